@@ -1,0 +1,1 @@
+"""Passive capture: packets in, Observations, DeviceRecords and Findings out."""

@@ -1,0 +1,1 @@
+"""The cloud side: verifies and ingests batches, matches CVEs, answers hunting queries."""

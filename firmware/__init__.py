@@ -1,0 +1,1 @@
+"""The branchwatch daemon: wiring, configuration and lifecycle; no protocol logic."""

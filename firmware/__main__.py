@@ -1,0 +1,7 @@
+"""python -m firmware → cli.main()."""
+
+import sys
+
+from firmware.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Status LEDs and appliance health (gpiozero lives here only)."""

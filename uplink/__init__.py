@@ -1,0 +1,1 @@
+"""Store and forward: buffer on the SD card, signed batches, MQTT uplink."""
