@@ -214,7 +214,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> None:
 
 def _build(cls: type, data: Any, prefix: str, problems: list[tuple[str, object, str]]) -> Any:
     if not isinstance(data, dict):
-        problems.append((prefix or "<root>", data, "expected a table"))
+        problems.append((prefix.rstrip(".") or "<root>", data, "expected a table"))
         return cls()
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -226,7 +226,7 @@ def _build(cls: type, data: Any, prefix: str, problems: list[tuple[str, object, 
             continue
         path = f"{prefix}{f.name}"
         hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[f.name] = _build(hint, data[f.name], path + ".", problems)
             continue
         value = _coerce(hint, data[f.name])
