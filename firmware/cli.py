@@ -22,6 +22,7 @@ EX_CONFIG = 78
 # Subcommand modules, in help order.
 COMMANDS = (
     "firmware.inspect",
+    "firmware.checkconfig",
 )
 
 
