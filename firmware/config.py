@@ -54,6 +54,7 @@ class InventoryConfig:
     facts_per_device_max: int = 256
     values_per_fact_max: int = 8
     gateway_remote_ips_min: int = 8
+    subnets_max: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "inventory.facts_per_device_max": (1, 65_536),
     "inventory.values_per_fact_max": (1, 4096),
     "inventory.gateway_remote_ips_min": (1, 1_000_000),
+    "inventory.subnets_max": (1, 65_536),
     "classify.min_confidence": (0.0, 1.0),
     "uplink.broker_port": (1, 65_535),
     "uplink.batch_max_items": (1, 100_000),
