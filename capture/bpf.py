@@ -1,0 +1,191 @@
+"""The kernel BPF filter of live capture: what reaches Python at all.
+
+The filter admits the packets the extractors and detectors need and keeps bulk traffic (the
+ACK-only segments of established TCP flows, media and QUIC streams) in the kernel. It is a
+libpcap expression built from documented parts, compiled by libpcap (through scapy) for
+Ethernet, and attached to the AF_PACKET socket by capture/sniffer.py.
+
+Each part, and why:
+
+- TCP control segments: every segment without ACK (SYN, FIN, NULL and Xmas probes), every RST,
+  and SYN-ACK. Port scans, SYN/SYN-ACK fingerprints and services offered come from these.
+  Expressed as "the ACK/SYN/RST bits are not exactly ACK" (flags & 0x16 != 0x10).
+- ICMP echo request/reply and destination unreachable (sweeps, closed UDP ports); ICMPv6 echo,
+  unreachable and neighbour discovery (133-137: routers and IPv6-only devices).
+- Link layer: ARP, LLDP (EtherType 0x88cc), CDP (802.3 LLC/SNAP to 01:00:0c:cc:cc:cc).
+- UDP to or from the discovery and management ports (DHCP 67/68, DHCPv6 546/547, mDNS 5353,
+  SSDP 1900, NBNS 137, LLMNR 5355, WS-Discovery 3702, SLP 427, SNMP 161/162, NTP 123,
+  SIP 5060, DNS 53), in both directions because answers (SNMP responses, SSDP replies) go to
+  ephemeral ports; and UDP to any port below 1024 (UDP scans) except 443, where QUIC streams
+  would bring bulk data back in.
+- The payload-bearing flows of the identity protocols: TCP port 23, 2323 (Telnet), 161
+  (SNMP), 631 (IPP), 5060/5061 (SIP) whole; RFB ports 5900-5910 only for frames of at most
+  300 bytes (the handshake; framebuffer updates stay out); and on any TCP port, segments whose
+  payload starts like a TLS ClientHello (content type 22, handshake type 1), a Telnet IAC
+  (0xff), "RFB ", an HTTP/RTSP/SIP request line or an HTTP/SIP/RTSP status line. HTTP on 80,
+  8080 and 443 is admitted this way, by its first bytes, so bulk HTTP and HTTPS data is not.
+- The same again under one 802.1Q/802.1ad tag: `expr or (vlan and expr)`. (On a live socket
+  the kernel strips the tag before the filter runs, so the first arm matches; the second one
+  serves mirror ports that deliver tags in the frame.)
+
+libpcap (1.10) compiles tcp[] and udp[] accessors for IPv4 only, so each TCP part has an IPv6
+twin written with ip6[] offsets: it assumes the TCP header follows the fixed 40-byte IPv6
+header (no extension headers), which holds for nearly all TCP over IPv6.
+
+Documented gaps: bare-ACK sweeps (TCP ACK "ping" probes, nmap -sA) look like established
+traffic and are not admitted; HTTP headers that do not start a segment, TLS ClientHellos split
+before byte 6, and IPv6 TCP behind extension headers are missed; payload checks need the bytes
+they read, so a segment shorter than 4 payload bytes only matches the 1-byte checks.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from capture.errors import CaptureError
+
+LINKTYPE_ETHERNET = 1
+# Linux's BPF_MAXINSNS for classic socket filters.
+MAX_INSTRUCTIONS = 4096
+
+UDP_DISCOVERY_PORTS = (53, 67, 68, 123, 137, 161, 162, 427, 546, 547, 1900, 3702, 5060, 5353, 5355)
+TCP_IDENTITY_PORTS = (23, 161, 631, 2323, 5060, 5061)
+RFB_PORTS = (5900, 5910)
+RFB_MAX_FRAME_BYTES = 300
+
+# First four payload bytes of requests and status lines worth dissecting (big-endian words).
+PAYLOAD_PREFIXES: dict[str, bytes] = {
+    "http_get": b"GET ",
+    "http_post": b"POST",
+    "http_head": b"HEAD",
+    "http_put": b"PUT ",
+    "options": b"OPTI",  # HTTP, RTSP and SIP OPTIONS
+    "http_status": b"HTTP",
+    "rtsp_status": b"RTSP",
+    "rfb": b"RFB ",
+    "sip_register": b"REGI",
+    "sip_invite": b"INVI",
+    "sip_status": b"SIP/",
+    "notify": b"NOTI",  # SIP and GENA NOTIFY
+    "subscribe": b"SUBS",
+}
+
+
+def _tcp_parts(flags: str, payload: str) -> list[str]:
+    """TCP conditions given how to read the flags byte and the payload at a byte offset."""
+    words = " or ".join(
+        f"{payload.format(0)}:4] == 0x{prefix.hex()}" for prefix in PAYLOAD_PREFIXES.values()
+    )
+    return [
+        f"{flags} & 0x16 != 0x10",  # not a bare ACK: SYN, FIN, NULL, Xmas, RST, SYN-ACK
+        # Payload checks read bytes of the payload; a read past the end rejects the packet, so
+        # the 1-byte checks come before the 4-byte ones.
+        f"{payload.format(0)}] == 0xff",  # Telnet IAC
+        f"({payload.format(0)}] == 0x16 and {payload.format(5)}] == 0x01)",  # ClientHello
+        f"({words})",
+    ]
+
+
+def _tcp4() -> str:
+    parts = _tcp_parts("tcp[13]", "tcp[((tcp[12] & 0xf0) >> 2) + {}")
+    return "(ip and tcp and (" + " or ".join([_tcp_ports(), *parts]) + "))"
+
+
+def _tcp6() -> str:
+    parts = _tcp_parts("ip6[53]", "ip6[40 + ((ip6[52] & 0xf0) >> 2) + {}")
+    return "(ip6 and ip6[6] == 6 and (" + " or ".join([_tcp_ports(), *parts]) + "))"
+
+
+def _tcp_ports() -> str:
+    ports = " or ".join(str(p) for p in TCP_IDENTITY_PORTS)
+    low, high = RFB_PORTS
+    return f"port ({ports}) or (portrange {low}-{high} and len <= {RFB_MAX_FRAME_BYTES})"
+
+
+def _udp() -> str:
+    ports = " or ".join(str(p) for p in UDP_DISCOVERY_PORTS)
+    return f"(udp and (port ({ports}) or dst portrange 0-442 or dst portrange 444-1023))"
+
+
+ICMP = "(icmp and (icmp[0] == 0 or icmp[0] == 3 or icmp[0] == 8))"
+ICMP6 = (
+    "(icmp6 and (icmp6[0] == 1 or icmp6[0] == 128 or icmp6[0] == 129"
+    " or (icmp6[0] >= 133 and icmp6[0] <= 137)))"
+)
+LINK_LAYER = "(arp or ether proto 0x88cc or ether dst 01:00:0c:cc:cc:cc)"
+
+
+def build_filter() -> str:
+    """The full expression: every part, then the same under one VLAN tag."""
+    expr = "(" + " or ".join([LINK_LAYER, _tcp4(), _tcp6(), _udp(), ICMP, ICMP6]) + ")"
+    return f"{expr} or (vlan and {expr})"
+
+
+CAPTURE_FILTER = build_filter()
+
+
+class Instruction(NamedTuple):
+    """One classic BPF instruction (struct sock_filter)."""
+
+    code: int
+    jt: int
+    jf: int
+    k: int
+
+
+_SOCK_FILTER = struct.Struct("=HBBI")
+_BPF_RET_K = 0x06
+
+
+def compile_bpf(
+    expr: str, *, linktype: int = LINKTYPE_ETHERNET, snaplen: int | None = None
+) -> tuple[Instruction, ...]:
+    """Compile a libpcap expression into classic BPF instructions (libpcap via scapy).
+
+    With `snaplen`, every accepting return is set to it, so the kernel itself truncates
+    admitted packets to snaplen bytes.
+
+    Raises:
+        CaptureError: libpcap is missing, or it rejects the expression, or the program is
+            longer than the kernel accepts.
+    """
+    # scapy is only a door to libpcap's pcap_compile() here (pcap_open_dead: no root needed).
+    try:
+        from scapy.arch.common import compile_filter
+        from scapy.error import Scapy_Exception
+    except ImportError as exc:  # pragma: no cover - scapy is a pinned dependency
+        raise CaptureError(f"cannot compile the BPF filter: {exc}") from exc
+    try:
+        program = compile_filter(expr, linktype=linktype)
+    except (ImportError, OSError, Scapy_Exception) as exc:
+        raise CaptureError(f"cannot compile the BPF filter: {exc}") from exc
+    out = []
+    for i in range(program.bf_len):
+        ins = program.bf_insns[i]
+        k = ins.k
+        if snaplen is not None and ins.code == _BPF_RET_K and k != 0:
+            k = snaplen
+        out.append(Instruction(ins.code, ins.jt, ins.jf, k))
+    if len(out) > MAX_INSTRUCTIONS:
+        raise CaptureError(f"BPF program has {len(out)} instructions (kernel limit 4096)")
+    return tuple(out)
+
+
+def program_bytes(program: Sequence[Instruction]) -> bytes:
+    """The instructions as the kernel's struct sock_filter array."""
+    return b"".join(_SOCK_FILTER.pack(*ins) for ins in program)
+
+
+def pack_sock_fprog(program: Sequence[Instruction]) -> tuple[bytes, object]:
+    """A struct sock_fprog for SO_ATTACH_FILTER, and the buffer it points to.
+
+    Keep the second value alive until setsockopt() returns (the kernel copies it then).
+    """
+    raw = program_bytes(program)
+    buffer = ctypes.create_string_buffer(raw, len(raw))
+    # struct sock_fprog { unsigned short len; struct sock_filter *filter; } (native alignment)
+    fprog = struct.pack("HP", len(program), ctypes.addressof(buffer))
+    return fprog, buffer
