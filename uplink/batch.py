@@ -786,6 +786,10 @@ def decode_ack(raw: bytes, public_key: Ed25519PublicKey | None = None) -> Ack:
 class CommandName(StrEnum):
     """Commands the appliance knows; the appliance issue owns what each does."""
 
+    ENABLE = "enable"  # resume monitoring (capture and classification)
+    DISABLE = "disable"  # pause monitoring: capture stops, health batches continue
+    DEVICE_CAP = "device_cap"  # args {"max_devices": N}: classify at most N devices
+    RESEND_INVENTORY = "resend_inventory"  # send full device records of every device next
     SNAPSHOT = "snapshot"  # send full device records next
     ROTATE_KEY = "rotate_key"  # generate a new key + epoch, announce with KeyRotation
     RESEND = "resend"  # re-send every unacked batch now
