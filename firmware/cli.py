@@ -23,6 +23,7 @@ EX_CONFIG = 78
 COMMANDS = (
     "firmware.inspect",
     "firmware.checkconfig",
+    "firmware.provision",
 )
 
 
