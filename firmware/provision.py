@@ -77,7 +77,7 @@ def parse_broker_url(url: str) -> tuple[str, int, bool]:
     return parts.hostname, port, tls
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write a secret file atomically with mode 0600 (temp + fsync + rename + fsync dir)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
@@ -135,14 +135,14 @@ def provision(
     signing_path = keys / "signing.key"
     signer = Signer.load(signing_path) if signing_path.exists() else Signer.generate()
     if not signing_path.exists():
-        _write_private(signing_path, signer.seed())
+        write_private(signing_path, signer.seed())
     tls_path = keys / "tls.key"
     if tls_path.exists():
         tls_key = serialization.load_pem_private_key(tls_path.read_bytes(), password=None)
         assert isinstance(tls_key, ec.EllipticCurvePrivateKey)
     else:
         tls_key = ec.generate_private_key(ec.SECP256R1())
-        _write_private(
+        write_private(
             tls_path,
             tls_key.private_bytes(
                 serialization.Encoding.PEM,
@@ -162,7 +162,7 @@ def provision(
         )
         .sign(tls_key, hashes.SHA256())
     )
-    _write_private(keys / "tls.csr", csr.public_bytes(serialization.Encoding.PEM))
+    write_private(keys / "tls.csr", csr.public_bytes(serialization.Encoding.PEM))
     identity = Identity(
         site=site,
         sensor_id=sensor_id,
@@ -174,7 +174,7 @@ def provision(
         created_at=time.time() if now is None else now,
     )
     # identity.json is written last: its presence means provisioning completed.
-    _write_private(state / "identity.json", json.dumps(asdict(identity), indent=2).encode())
+    write_private(state / "identity.json", json.dumps(asdict(identity), indent=2).encode())
     if token:
         _write_enrolment(state, identity, token)
     return identity
@@ -183,7 +183,7 @@ def provision(
 def _write_enrolment(state: Path, identity: Identity, token: str) -> None:
     csr = (state / "keys" / "tls.csr").read_text()
     request = {"token": token, "public_key": identity.public_key, "csr": csr}
-    _write_private(state / "enrol.json", json.dumps(request).encode())
+    write_private(state / "enrol.json", json.dumps(request).encode())
 
 
 def enrolment_record(identity: Identity) -> dict[str, Any]:
@@ -255,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
     text = config_text(identity, args.state_dir, args.broker, args.capture_interface)
     out = Path(args.config_out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(out, text.encode())
+    write_private(out, text.encode())
     if args.token:
         print(f"provisioned {identity.site}/{identity.sensor_id}; enrolment pending (token)")
     else:
