@@ -16,9 +16,9 @@ class ConfigError(FirmwareError, ValueError):
         super().__init__("invalid configuration:\n  " + "\n  ".join(lines))
 
 
-class ShutdownRequested(Exception):  # noqa: N818 - a control-flow request, not an error
+class ShutdownRequested(Exception):
     """SIGTERM/SIGINT arrived; raised in the main loop."""
 
 
-class ReloadRequested(Exception):  # noqa: N818 - a control-flow request, not an error
+class ReloadRequested(Exception):
     """SIGHUP arrived; raised in the main loop."""

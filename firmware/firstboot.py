@@ -34,10 +34,10 @@ from typing import Any
 
 from firmware.provision import (
     ProvisionError,
-    write_private,
     config_text,
     parse_broker_url,
     provision,
+    write_private,
 )
 
 EX_DATAERR = 65
