@@ -1,0 +1,265 @@
+"""TLS ClientHello: Frame → Observation (SNI, ALPN, offered versions, JA4 fingerprint).
+
+The ClientHello is the first record a TLS client sends (RFC 8446 §4.1.2; RFC 5246 §7.4.1.2
+for TLS 1.2 and older). It normally fits one TCP segment; when it does not (post-quantum
+key shares make Chrome's ~1.8 KB), the rest is collected from the next in-sequence
+segments of the same direction, in ctx.flows, up to one record (16 KiB). If the sequence
+breaks, what was read is reported with `truncated` and without `ja4`.
+
+JA4 (FoxIO, BSD-3-Clause spec, technical_details/JA4.md): "t" + version + "d"/"i" (SNI or
+not) + cipher count + extension count + first/last character of the first ALPN, "_", the
+first 12 hex digits of the SHA-256 of the sorted cipher list, "_", the same of the sorted
+extension list without SNI (0x0000) and ALPN (0x0010), then "_" and the signature
+algorithms in wire order. GREASE values (RFC 8701) are ignored everywhere.
+
+Added fact keys: `port` (the server port), `truncated` (bool, only when true).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field
+
+from capture.errors import DecodeError
+from capture.extractors import ExtractContext
+from capture.extractors.emit import clean_text, observe
+from capture.frame import Frame
+from capture.observation import FactValue, Observation, Role
+
+NAME = "tls"
+ETHERTYPES: frozenset[int] = frozenset()
+LLC = False
+UDP_PORTS: frozenset[int] = frozenset()
+# HTTPS, IMAPS/POP3S/SMTPS, LDAPS, DNS over TLS, MQTT over TLS, Apple/Google push.
+TCP_PORTS = frozenset({443, 465, 636, 853, 993, 995, 4433, 5223, 5228, 8443, 8883})
+SCAPY = False
+
+CONTENT_HANDSHAKE = 0x16
+HANDSHAKE_CLIENT_HELLO = 0x01
+EXT_SNI = 0x0000
+EXT_SIG_ALGS = 0x000D
+EXT_ALPN = 0x0010
+EXT_SUPPORTED_VERSIONS = 0x002B
+RECORD_MAX_BYTES = 16384 + 5  # RFC 8446 §5.1: 2^14 bytes of plaintext plus the header
+ALPN_MAX = 8
+
+_JA4_VERSIONS = {
+    0x0304: "13",
+    0x0303: "12",
+    0x0302: "11",
+    0x0301: "10",
+    0x0300: "s3",
+    0x0002: "s2",
+    0xFEFF: "d1",
+    0xFEFD: "d2",
+    0xFEFC: "d3",
+}
+_VERSION_NAMES = {0x0304: "1.3", 0x0303: "1.2", 0x0302: "1.1", 0x0301: "1.0", 0x0300: "ssl3"}
+_U16 = struct.Struct("!H")
+
+
+def is_grease(value: int) -> bool:
+    """RFC 8701: 0x0A0A, 0x1A1A, ... 0xFAFA."""
+    return (value & 0x0F0F) == 0x0A0A and (value >> 8) == (value & 0xFF)
+
+
+@dataclass(slots=True)
+class ClientHello:
+    """What a ClientHello offers, in wire order, GREASE included."""
+
+    version: int
+    ciphers: list[int] = field(default_factory=list)
+    extensions: list[int] = field(default_factory=list)
+    sni: bytes | None = None
+    alpn: list[bytes] = field(default_factory=list)
+    supported_versions: list[int] = field(default_factory=list)
+    signature_algorithms: list[int] = field(default_factory=list)
+    truncated: bool = False
+
+
+def _u16_list(data: bytes, start: int, end: int) -> list[int]:
+    return [_U16.unpack_from(data, i)[0] for i in range(start, end - 1, 2)]
+
+
+def _read_extension(hello: ClientHello, kind: int, data: bytes) -> None:
+    n = len(data)
+    if kind == EXT_SNI and n >= 5:
+        end = min(n, 2 + _U16.unpack_from(data, 0)[0])
+        i = 2
+        while i + 3 <= end:
+            name_type, length = data[i], _U16.unpack_from(data, i + 1)[0]
+            if name_type == 0:  # host_name (RFC 6066 §3)
+                hello.sni = data[i + 3 : i + 3 + length]
+                break
+            i += 3 + length
+    elif kind == EXT_ALPN and n >= 2:
+        end = min(n, 2 + _U16.unpack_from(data, 0)[0])
+        i = 2
+        while i < end and len(hello.alpn) < ALPN_MAX:
+            length = data[i]
+            hello.alpn.append(data[i + 1 : i + 1 + length])
+            i += 1 + length
+    elif kind == EXT_SUPPORTED_VERSIONS and n >= 1:
+        hello.supported_versions = _u16_list(data, 1, min(n, 1 + data[0]))
+    elif kind == EXT_SIG_ALGS and n >= 2:
+        hello.signature_algorithms = _u16_list(data, 2, min(n, 2 + _U16.unpack_from(data, 0)[0]))
+
+
+def parse_client_hello(body: bytes) -> ClientHello:
+    """Parse a ClientHello handshake body (after the 4-byte handshake header).
+
+    A body cut inside the extensions gives a result with `truncated` set.
+
+    Raises:
+        DecodeError: the body is cut before the extensions, or a length is inconsistent.
+    """
+    n = len(body)
+    if n < 35:
+        raise DecodeError("tls_hello_truncated")
+    hello = ClientHello(version=_U16.unpack_from(body, 0)[0])
+    off = 35 + body[34]  # version, random, session id
+    if off + 2 > n:
+        raise DecodeError("tls_hello_truncated")
+    cs_len = _U16.unpack_from(body, off)[0]
+    if cs_len % 2 or off + 2 + cs_len + 1 > n:
+        raise DecodeError("tls_cipher_suites")
+    hello.ciphers = _u16_list(body, off + 2, off + 2 + cs_len)
+    off += 2 + cs_len
+    off += 1 + body[off]  # compression methods
+    if off > n:
+        raise DecodeError("tls_compression_methods")
+    if off + 2 > n:
+        hello.truncated = off != n  # no extensions at all is valid (TLS 1.0 clients)
+        return hello
+    ext_end = off + 2 + _U16.unpack_from(body, off)[0]
+    if ext_end > n:
+        hello.truncated = True
+        ext_end = n
+    off += 2
+    while off + 4 <= ext_end:
+        kind, length = struct.unpack_from("!HH", body, off)
+        if off + 4 + length > ext_end:
+            hello.truncated = True
+            break
+        hello.extensions.append(kind)
+        _read_extension(hello, kind, body[off + 4 : off + 4 + length])
+        off += 4 + length
+    if off != ext_end:
+        hello.truncated = True
+    return hello
+
+
+def _hash12(text: str) -> str:
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:12] if text else "000000000000"
+
+
+def _alpn_chars(alpn: list[bytes]) -> str:
+    if not alpn or not alpn[0]:
+        return "00"
+    first, last = alpn[0][0], alpn[0][-1]
+    if (
+        chr(first).isascii()
+        and chr(first).isalnum()
+        and chr(last).isascii()
+        and chr(last).isalnum()
+    ):
+        return chr(first) + chr(last)
+    return f"{first:02x}"[0] + f"{last:02x}"[1]  # JA4.md: hex of a non-alphanumeric ALPN
+
+
+def best_version(hello: ClientHello) -> int:
+    """The highest non-GREASE supported_versions value, else the legacy version field."""
+    offered = [v for v in hello.supported_versions if not is_grease(v)]
+    return max(offered) if offered else hello.version
+
+
+def ja4(hello: ClientHello, transport: str = "t") -> str:
+    """The JA4 fingerprint of a complete ClientHello."""
+    ciphers = [c for c in hello.ciphers if not is_grease(c)]
+    extensions = [e for e in hello.extensions if not is_grease(e)]
+    version = _JA4_VERSIONS.get(best_version(hello), "00")
+    a = (
+        f"{transport}{version}{'d' if EXT_SNI in extensions else 'i'}"
+        f"{min(len(ciphers), 99):02d}{min(len(extensions), 99):02d}{_alpn_chars(hello.alpn)}"
+    )
+    b = _hash12(",".join(sorted(f"{c:04x}" for c in ciphers)))
+    ext_text = ",".join(sorted(f"{e:04x}" for e in extensions if e not in (EXT_SNI, EXT_ALPN)))
+    sigs = [s for s in hello.signature_algorithms if not is_grease(s)]
+    if sigs:
+        ext_text += "_" + ",".join(f"{s:04x}" for s in sigs)
+    return f"{a}_{b}_{_hash12(ext_text)}"
+
+
+def _is_hello_start(payload: bytes) -> bool:
+    return (
+        len(payload) >= 6
+        and payload[0] == CONTENT_HANDSHAKE
+        and payload[1] == 3
+        and payload[2] <= 4
+        and payload[5] == HANDSHAKE_CLIENT_HELLO
+    )
+
+
+def wants(frame: Frame) -> bool:
+    if not frame.is_tcp:
+        return False
+    return _is_hello_start(frame.data[frame.payload_offset : frame.payload_offset + 6])
+
+
+def _observation(frame: Frame, record: bytes, ctx: ExtractContext) -> Observation:
+    """Facts of the ClientHello in `record` (a TLS record, possibly cut short)."""
+    if len(record) < 9:
+        raise DecodeError("tls_hello_truncated")
+    hs_len = int.from_bytes(record[6:9], "big")
+    body = record[9 : 9 + hs_len]
+    hello = parse_client_hello(body)
+    if len(body) < hs_len:
+        hello.truncated = True
+    version = best_version(hello)
+    facts: dict[str, FactValue] = {
+        "tls_version": _VERSION_NAMES.get(version, f"0x{version:04x}"),
+        "alpn": tuple(clean_text(p, 64) for p in hello.alpn),
+        "port": frame.dst_port,
+    }
+    if hello.sni is not None:
+        facts["sni"] = clean_text(hello.sni, ctx.text_max_bytes)
+    if hello.truncated:
+        facts["truncated"] = True
+    else:
+        facts["ja4"] = ja4(hello)
+    return observe(frame, NAME, Role.CLIENT, facts)
+
+
+def _flow_key(frame: Frame) -> tuple[object, ...]:
+    return (NAME, frame.vlan, frame.src_ip, frame.src_port, frame.dst_ip, frame.dst_port)
+
+
+def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
+    """An observation per ClientHello, once the whole record is seen (or the stream breaks)."""
+    if not frame.is_tcp or frame.payload_offset >= len(frame.data):
+        return []
+    payload = frame.payload
+    key = _flow_key(frame)
+    if _is_hello_start(payload):
+        ctx.flows.drop(key)
+        need = 5 + _U16.unpack_from(payload, 3)[0]
+        if len(payload) >= need or frame.tcp_seq is None or need > RECORD_MAX_BYTES:
+            return [_observation(frame, payload[:need], ctx)]
+        state = ctx.flows.get(key)
+        assert state is not None  # create=True always returns a dict
+        state.update(buf=payload, need=need, next_seq=(frame.tcp_seq + len(payload)) & 0xFFFFFFFF)
+        return []
+    state = ctx.flows.get(key, create=False)
+    if state is None:
+        return []
+    buf: bytes = state["buf"]
+    if frame.tcp_seq != state["next_seq"]:  # lost or reordered: report what was read
+        ctx.flows.drop(key)
+        return [_observation(frame, buf, ctx)]
+    buf += payload
+    if len(buf) < state["need"]:
+        state.update(buf=buf, next_seq=(state["next_seq"] + len(payload)) & 0xFFFFFFFF)
+        return []
+    ctx.flows.drop(key)
+    return [_observation(frame, buf[: state["need"]], ctx)]
