@@ -1,0 +1,42 @@
+"""The extractor modules the pipeline dispatches to, in dispatch order.
+
+Each module follows the contract in capture/extractors/__init__.py. The triage builds its
+EtherType/LLC/port tables from these modules and offers unclaimed TCP/UDP payloads to their
+`wants()` in this order, so the cheap specific parsers come before the generic ones.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from capture.extractors import (
+    arp,
+    dhcp,
+    dns,
+    http,
+    llmnr,
+    mdns,
+    nbns,
+    tcp_syn,
+    tls,
+)
+
+EXTRACTORS: tuple[ModuleType, ...] = (
+    arp,
+    dhcp,
+    mdns,
+    dns,
+    nbns,
+    llmnr,
+    http,
+    tls,
+    tcp_syn,
+)
+
+# Every extractor must define these; checked by tests/capture/test_pipeline.py.
+CONTRACT = ("NAME", "ETHERTYPES", "LLC", "UDP_PORTS", "TCP_PORTS", "SCAPY", "wants", "extract")
+
+
+def by_name() -> dict[str, ModuleType]:
+    """The registered modules keyed by their NAME."""
+    return {module.NAME: module for module in EXTRACTORS}

@@ -1,0 +1,466 @@
+"""Inventory: owns the DeviceRecords; merges Observations into them (bounded).
+
+Input: Observation. Output: the DeviceRecord it updated (or None when it names no device).
+
+Identity is the MAC on the local segment. A device seen only by address (raw-IP captures,
+devices behind a router) is keyed "vlan/ip" (vlan 0 when untagged) and merged into the MAC
+record as soon as an observation binds that address to a MAC. Local subnets are learned from
+DHCP (mask + address), ARP (the /24 around on-link addresses) and IPv6 neighbour discovery
+(the /64 of on-link addresses); a MAC that sources `gateway_remote_ips_min` addresses outside
+them is a gateway: its remote addresses are detached and never attached again, and remote
+public addresses never become devices. Every collection is bounded by config inventory.*;
+what a bound refuses is counted in `dropped[limit]`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+from capture.device import DeviceRecord, Service
+from capture.observation import Observation, Role
+from firmware.config import InventoryConfig
+
+log = logging.getLogger(__name__)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# (protocol, fact) that name the observed device itself, and the roles in which they do
+# (a NBNS/LLMNR query names someone else; a DHCP server's ACK echoes the client's hostname).
+_NAME_FACTS: dict[tuple[str, str], frozenset[Role]] = {
+    ("dhcp", "hostname"): frozenset({Role.CLIENT}),
+    ("dhcp", "fqdn"): frozenset({Role.CLIENT}),
+    ("dhcpv6", "fqdn"): frozenset({Role.CLIENT}),
+    ("nbns", "name"): frozenset({Role.ANNOUNCER, Role.SERVER}),
+    ("llmnr", "name"): frozenset({Role.ANNOUNCER, Role.SERVER}),
+    ("mdns", "hostnames"): frozenset({Role.ANNOUNCER, Role.SERVER}),
+    ("lldp", "system_name"): frozenset({Role.ANNOUNCER}),
+    ("cdp", "device_id"): frozenset({Role.ANNOUNCER}),
+    ("snmp", "sys_name"): frozenset({Role.SERVER}),
+}
+# Facts that make a good service banner, in order of preference.
+_BANNER_FACTS = ("server", "text", "sys_descr", "version", "make_and_model")
+# Protocols whose observation proves the address is on the local link.
+_ON_LINK_V4 = frozenset({"arp"})
+_ON_LINK_V6 = frozenset({"icmpv6_nd"})
+_ARP_PREFIX = 24  # ARP gives no mask: assume the /24 around an on-link address
+_ND_PREFIX = 64  # RFC 4291 §2.5.4: global unicast interface identifiers are 64 bits
+
+
+class DeviceClassifier(Protocol):
+    """What the inventory needs of capture.classify.Classifier."""
+
+    def observe(self, device: DeviceRecord, obs: Observation) -> Sequence[object]: ...
+
+
+class Inventory:
+    """One DeviceRecord per device, with bounded collections and counted drops."""
+
+    def __init__(self, config: InventoryConfig, classifier: DeviceClassifier | None = None) -> None:
+        self.config = config
+        self.classifier = classifier
+        self.dropped: dict[str, int] = {}
+        self.ignored_remote = 0  # observations of remote (internet) addresses, not devices
+        self._devices: dict[str, DeviceRecord] = {}
+        self._by_ip: dict[tuple[int, str], str] = {}  # (vlan, ip) -> key of its holder
+        self._subnets: list[IPNetwork] = []
+        self._remote: dict[str, set[str]] = {}  # mac -> remote addresses/prefixes seen (bounded)
+        self._changed: set[str] = set()
+        self._merged: list[tuple[str, str]] = []  # (ip-keyed key, mac key) merged since drain
+        self._new: list[str] = []  # keys created since drain_new (the pipeline drains per packet)
+
+    # --- accessors ----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    def get(self, key: str) -> DeviceRecord | None:
+        """The device keyed `key` (a MAC or "vlan/ip")."""
+        return self._devices.get(key)
+
+    def by_ip(self, ip: str, vlan: int | None = None) -> DeviceRecord | None:
+        """The device currently holding `ip` on `vlan`."""
+        key = self._by_ip.get((vlan or 0, ip))
+        return self._devices.get(key) if key is not None else None
+
+    def devices(self) -> list[DeviceRecord]:
+        """Every device, in a deterministic order: first seen, then key."""
+        return sorted(self._devices.values(), key=lambda d: (d.first_seen, d.key))
+
+    def __iter__(self) -> Iterator[DeviceRecord]:
+        return iter(self.devices())
+
+    @property
+    def subnets(self) -> list[str]:
+        return [str(net) for net in self._subnets]
+
+    @property
+    def gateways(self) -> list[str]:
+        return sorted(d.key for d in self._devices.values() if d.is_gateway)
+
+    def drain_changed(self) -> list[DeviceRecord]:
+        """Devices created or changed (addresses, names, services, class) since last drain."""
+        keys, self._changed = self._changed, set()
+        out = [self._devices[k] for k in keys if k in self._devices]
+        return sorted(out, key=lambda d: (d.first_seen, d.key))
+
+    def drain_new(self) -> list[DeviceRecord]:
+        """Devices created since the last call (for the new-device rules)."""
+        keys, self._new = self._new, []
+        return [self._devices[k] for k in keys if k in self._devices]
+
+    def drain_merged(self) -> list[tuple[str, str]]:
+        """(old "vlan/ip" key, MAC key) pairs merged since the last drain."""
+        merged, self._merged = self._merged, []
+        return merged
+
+    # --- updates ------------------------------------------------------------------------
+
+    def touch(self, mac: str | None, at: float) -> None:
+        """A known device was seen again (a de-duplicated repeat): only last_seen moves."""
+        device = self._devices.get(mac) if mac else None
+        if device is not None:
+            device.last_seen = max(device.last_seen, at)
+
+    def update(self, obs: Observation) -> DeviceRecord | None:
+        """Merge one observation; the device it updated, or None (remote host, bound hit)."""
+        ip = _usable_ip(obs.ip)
+        vlan = obs.vlan or 0
+        mac = obs.mac if obs.mac and _is_unicast_mac(obs.mac) else None
+        if ip is not None:
+            self._learn_subnets(obs, ip)
+        local = ip is None or self._is_local(ip)
+        through_router = False
+        if mac is not None and ip is not None and not local:
+            self._count_remote(mac, ip)
+            # A public address outside the local subnets behind a MAC is a host reached
+            # through that MAC (a router), never the MAC's own: see the module docstring.
+            through_router = not _is_private(ip) or self._is_gateway(mac)
+        device: DeviceRecord | None
+        if mac is not None and not through_router:
+            device = self._mac_device(mac, obs.at)
+        elif ip is not None:
+            if not local and not _is_private(ip):
+                self.ignored_remote += 1
+                return None  # an internet host seen through the gateway: not a device
+            key = self._by_ip.get((vlan, str(ip)))
+            device = self._devices.get(key) if key else None
+            if device is None:
+                device = self._new_device(f"{vlan}/{ip}", None, obs.at)
+        else:
+            return None
+        if device is None:
+            return None
+        self._merge(device, obs, ip, vlan, local)
+        if obs.protocol == "dhcp" and obs.facts.get("msg_type") == "ack":
+            self._bind_lease(obs, vlan)
+        return device
+
+    def _bind_lease(self, obs: Observation, vlan: int) -> None:
+        """A DHCP ACK binds the leased address to the client's MAC (RFC 2131 §3.1 step 5)."""
+        mac = _text(obs.facts.get("client_mac"))
+        ip = _usable_ip(_text(obs.facts.get("offered_ip")))
+        if mac is None or ip is None or not _is_unicast_mac(mac) or self._is_gateway(mac):
+            return
+        client = self._devices.get(mac)
+        if client is not None:
+            local = self._is_local(ip)
+            if self._add_ip(client, str(ip), vlan, obs.at, absorb=local):
+                self._changed.add(client.key)
+
+    def _mac_device(self, mac: str, at: float) -> DeviceRecord | None:
+        device = self._devices.get(mac)
+        if device is None:
+            device = self._new_device(mac, mac, at)
+            if device is not None:
+                device.is_gateway = self._is_gateway(mac)
+        return device
+
+    def _new_device(self, key: str, mac: str | None, at: float) -> DeviceRecord | None:
+        if len(self._devices) >= self.config.devices_max:
+            self._drop("devices_max")
+            return None
+        device = DeviceRecord(key=key, mac=mac, first_seen=at, last_seen=at)
+        self._devices[key] = device
+        self._changed.add(key)
+        if len(self._new) < self.config.devices_max:
+            self._new.append(key)
+        return device
+
+    def _merge(
+        self, device: DeviceRecord, obs: Observation, ip: IPAddress | None, vlan: int, local: bool
+    ) -> None:
+        changed = False
+        at = obs.at
+        device.first_seen = min(device.first_seen, at)
+        device.last_seen = max(device.last_seen, at)
+        if obs.vlan is not None and obs.vlan not in device.vlans:
+            device.vlans.add(obs.vlan)
+            changed = True
+        if ip is not None and (not device.is_gateway or self._is_local(ip)):
+            changed |= self._add_ip(device, str(ip), vlan, at, absorb=local)
+        if obs.protocol not in device.protocols:
+            device.protocols.add(obs.protocol)
+            changed = True
+        changed |= self._add_names(device, obs)
+        if obs.role is Role.SERVER:
+            changed |= self._add_service(device, obs)
+        self._add_facts(device, obs)
+        if self.classifier is not None and self.classifier.observe(device, obs):
+            changed = True
+        if changed:
+            self._changed.add(device.key)
+
+    def _add_ip(self, device: DeviceRecord, ip: str, vlan: int, at: float, *, absorb: bool) -> bool:
+        index_key = (vlan, ip)
+        holder = self._by_ip.get(index_key)
+        # Only an on-link address binds an address-keyed record to a MAC: a router's MAC
+        # carries the addresses of the hosts behind it.
+        if absorb and holder is not None and holder != device.key:
+            other = self._devices.get(holder)
+            if other is not None and other.mac is None and device.mac is not None:
+                self._absorb(device, other)
+        self._by_ip[index_key] = device.key
+        seen = device.ips.get(ip)
+        if seen is not None:
+            seen[0] = min(seen[0], at)
+            seen[1] = max(seen[1], at)
+            return False
+        if len(device.ips) >= self.config.ips_per_device_max:
+            # Keep the addresses seen most recently: the oldest one leaves the history.
+            oldest = min(device.ips, key=lambda a: device.ips[a][1])
+            del device.ips[oldest]
+            self._unindex(device.key, oldest)
+            self._drop("ips_per_device_max")
+        device.ips[ip] = [at, at]
+        return True
+
+    def _absorb(self, device: DeviceRecord, other: DeviceRecord) -> None:
+        """Merge the address-keyed record `other` into the MAC record `device`."""
+        del self._devices[other.key]
+        self._changed.discard(other.key)
+        self._merged.append((other.key, device.key))
+        device.first_seen = min(device.first_seen, other.first_seen)
+        device.last_seen = max(device.last_seen, other.last_seen)
+        device.vlans |= other.vlans
+        device.protocols |= other.protocols
+        for ip, (first, last) in other.ips.items():
+            mine = device.ips.setdefault(ip, [first, last])
+            mine[0], mine[1] = min(mine[0], first), max(mine[1], last)
+        for index_key, holder in list(self._by_ip.items()):
+            if holder == other.key:
+                self._by_ip[index_key] = device.key
+        for name, source in other.names.items():
+            if len(device.names) < self.config.names_per_device_max:
+                device.names.setdefault(name, source)
+        for skey, service in other.services.items():
+            if len(device.services) < self.config.services_per_device_max:
+                device.services.setdefault(skey, service)
+        for fkey, values in other.facts.items():
+            for value in values:
+                self._add_fact_value(device, fkey, value)
+        for field_name, value in other.classification.items():
+            device.classification.setdefault(field_name, value)
+        self._changed.add(device.key)
+        log.debug("merged %s into %s", other.key, device.key)
+
+    def _unindex(self, key: str, ip: str) -> None:
+        for index_key in [k for k, v in self._by_ip.items() if v == key and k[1] == ip]:
+            del self._by_ip[index_key]
+
+    def _add_names(self, device: DeviceRecord, obs: Observation) -> bool:
+        changed = False
+        for fact, value in obs.facts.items():
+            roles = _NAME_FACTS.get((obs.protocol, fact))
+            if roles is None or obs.role not in roles:
+                continue
+            for name in value if isinstance(value, tuple) else (value,):
+                if not isinstance(name, str):
+                    continue
+                name = name.strip().rstrip(".")
+                if not name or name in device.names:
+                    continue
+                if len(device.names) >= self.config.names_per_device_max:
+                    self._drop("names_per_device_max")
+                    continue
+                device.names[name] = obs.protocol
+                changed = True
+        return changed
+
+    def _add_service(self, device: DeviceRecord, obs: Observation) -> bool:
+        port, proto = _service_port(obs)
+        if port is None:
+            return False
+        key = f"{proto}/{port}"
+        banner = next(
+            (str(obs.facts[k]) for k in _BANNER_FACTS if isinstance(obs.facts.get(k), str)), ""
+        )
+        name = "" if obs.protocol == "tcp_syn" else obs.protocol
+        service = device.services.get(key)
+        if service is None:
+            if len(device.services) >= self.config.services_per_device_max:
+                self._drop("services_per_device_max")
+                return False
+            device.services[key] = Service(proto, port, name, banner, obs.at, obs.at)
+            return True
+        service.first_seen = min(service.first_seen, obs.at)
+        service.last_seen = max(service.last_seen, obs.at)
+        changed = False
+        if name and not service.name:
+            service.name, changed = name, True
+        if banner and banner != service.banner:
+            service.banner, changed = banner, True
+        return changed
+
+    def _add_facts(self, device: DeviceRecord, obs: Observation) -> None:
+        for fact, value in obs.facts.items():
+            if value is not None:
+                self._add_fact_value(device, (obs.protocol, fact), value)
+
+    def _add_fact_value(self, device: DeviceRecord, key: tuple[str, str], value: Any) -> None:
+        values = device.facts.get(key)
+        if values is None:
+            if len(device.facts) >= self.config.facts_per_device_max:
+                self._drop("facts_per_device_max")
+                return
+            device.facts[key] = [value]
+            return
+        if value in values:
+            if values[-1] != value:  # most recent last
+                values.remove(value)
+                values.append(value)
+            return
+        if len(values) >= self.config.values_per_fact_max:
+            del values[0]
+            self._drop("values_per_fact_max")
+        values.append(value)
+
+    # --- subnets and gateways -----------------------------------------------------------
+
+    def _learn_subnets(self, obs: Observation, ip: IPAddress) -> None:
+        if obs.protocol in _ON_LINK_V4 and ip.version == 4:
+            self._add_subnet(ipaddress.ip_network(f"{ip}/{_ARP_PREFIX}", strict=False))
+            target = _usable_ip(_text(obs.facts.get("target_ip")))
+            if target is not None and target.version == 4:
+                self._add_subnet(ipaddress.ip_network(f"{target}/{_ARP_PREFIX}", strict=False))
+        elif obs.protocol in _ON_LINK_V6 and ip.version == 6 and not ip.is_link_local:
+            self._add_subnet(ipaddress.ip_network(f"{ip}/{_ND_PREFIX}", strict=False))
+        elif obs.protocol == "dhcp":
+            mask = _text(obs.facts.get("subnet_mask"))
+            if not mask:
+                return
+            for fact in ("offered_ip", "router"):
+                addr = _usable_ip(_text(obs.facts.get(fact)))
+                if addr is not None and addr.version == 4:
+                    try:
+                        net = ipaddress.ip_network(f"{addr}/{mask}", strict=False)
+                    except ValueError:
+                        continue
+                    self._add_subnet(net)
+                    return
+
+    def _add_subnet(self, net: IPNetwork) -> None:
+        if net.prefixlen == 0 or any(_contains(known, net) for known in self._subnets):
+            return
+        if len(self._subnets) >= self.config.subnets_max:
+            self._drop("subnets_max")
+            return
+        # A wider subnet (from DHCP) replaces the /24s it covers.
+        self._subnets = [known for known in self._subnets if not _contains(net, known)]
+        self._subnets.append(net)
+        log.debug("local subnet %s", net)
+
+    def _is_local(self, ip: IPAddress) -> bool:
+        if ip.is_link_local:
+            return True
+        learned = [net for net in self._subnets if net.version == ip.version]
+        if not learned:
+            # Nothing learned yet for this family: private addresses count as local.
+            return _is_private(ip)
+        return any(ip in net for net in learned)
+
+    def _count_remote(self, mac: str, ip: IPAddress) -> None:
+        if mac not in self._remote and len(self._remote) >= self.config.devices_max:
+            self._drop("gateway_candidates")
+            return
+        seen = self._remote.setdefault(mac, set())
+        if len(seen) >= self.config.gateway_remote_ips_min:
+            return
+        # IPv6: count /64 prefixes, so a host's privacy addresses do not look like many hosts.
+        token = str(ip) if ip.version == 4 else str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        seen.add(token)
+        if len(seen) >= self.config.gateway_remote_ips_min:
+            self._promote_gateway(mac)
+
+    def _is_gateway(self, mac: str) -> bool:
+        seen = self._remote.get(mac)
+        return seen is not None and len(seen) >= self.config.gateway_remote_ips_min
+
+    def _promote_gateway(self, mac: str) -> None:
+        device = self._devices.get(mac)
+        if device is None:
+            return
+        device.is_gateway = True
+        for ip in list(device.ips):
+            if not self._is_local(ipaddress.ip_address(ip)):
+                del device.ips[ip]
+                self._unindex(device.key, ip)
+        self._changed.add(device.key)
+        log.info("treating a MAC as a gateway: it sources many remote addresses")
+
+    def _drop(self, limit: str) -> None:
+        count = self.dropped.get(limit, 0)
+        if count == 0:
+            log.warning("inventory limit %s reached; further items are dropped and counted", limit)
+        self.dropped[limit] = count + 1
+
+
+def _usable_ip(text: str | None) -> IPAddress | None:
+    if not text:
+        return None
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
+        return None
+    if ip.version == 4 and int(ip) == 0xFFFFFFFF:
+        return None
+    return ip
+
+
+def _is_private(ip: IPAddress) -> bool:
+    return ip.is_private or ip.is_link_local
+
+
+def _is_unicast_mac(mac: str) -> bool:
+    return mac != "00:00:00:00:00:00" and not int(mac[:2], 16) & 1
+
+
+def _contains(outer: IPNetwork, inner: IPNetwork) -> bool:
+    return (
+        outer.version == inner.version
+        and outer.prefixlen <= inner.prefixlen
+        and inner.network_address in outer
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _service_port(obs: Observation) -> tuple[int | None, str]:
+    """The port the observed server listens on, from the flow (or the tcp_syn `port` fact)."""
+    flow = obs.flow
+    port_fact = obs.facts.get("port")
+    if flow is None:
+        return (port_fact if isinstance(port_fact, int) else None), "tcp"
+    proto = flow.proto
+    if isinstance(port_fact, int):
+        return port_fact, proto
+    if obs.ip is not None and obs.ip == flow.dst_ip and obs.ip != flow.src_ip:
+        return flow.dst_port, proto
+    return flow.src_port, proto
