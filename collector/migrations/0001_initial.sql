@@ -51,11 +51,22 @@ CREATE TABLE "Batches" (
     "KeyId" TEXT NOT NULL,
     "Epoch" BIGINT NOT NULL,
     "BatchSeq" BIGINT NOT NULL,
-    "PayloadSha256" TEXT NOT NULL,          -- of the exact signed bytes
+    "BatchHash" TEXT NOT NULL,              -- SHA-256 of the exact frame received, hex
+    "PrevHash" TEXT NOT NULL,               -- the frame's prev_hash, hex
     "CreatedAt" DOUBLE PRECISION NOT NULL,  -- sensor clock
     "ReceivedAt" DOUBLE PRECISION NOT NULL, -- collector clock
     "Items" BIGINT NOT NULL,
     PRIMARY KEY ("SensorId", "KeyId", "Epoch", "BatchSeq")
+);
+
+CREATE TABLE "Streams" (                    -- one per (sensor, key, epoch); never pruned
+    "SensorId" TEXT NOT NULL,
+    "KeyId" TEXT NOT NULL,
+    "Epoch" BIGINT NOT NULL,
+    "MaxSeq" BIGINT NOT NULL,
+    "MaxHash" TEXT NOT NULL,
+    "StartedAt" DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY ("SensorId", "KeyId", "Epoch")
 );
 
 CREATE TABLE "SequenceGaps" (
