@@ -165,8 +165,9 @@ class Inventory:
         ip = _usable_ip(_text(obs.facts.get("offered_ip")))
         if mac is None or ip is None or not _is_unicast_mac(mac) or self._is_gateway(mac):
             return
-        client = self._devices.get(mac)
+        client = self._mac_device(mac, obs.at)
         if client is not None:
+            client.last_seen = max(client.last_seen, obs.at)
             local = self._is_local(ip)
             if self._add_ip(client, str(ip), vlan, obs.at, absorb=local):
                 self._changed.add(client.key)
@@ -432,8 +433,24 @@ def _usable_ip(text: str | None) -> IPAddress | None:
     return ip
 
 
+# Site-local address space (RFC 1918, RFC 3927 link-local, RFC 4193 ULA, RFC 4291 link-local).
+# ipaddress's is_private also counts the documentation and benchmark blocks, which on a real
+# network can only be remote.
+_PRIVATE_NETS: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+
+
 def _is_private(ip: IPAddress) -> bool:
-    return ip.is_private or ip.is_link_local
+    return any(ip in net for net in _PRIVATE_NETS if net.version == ip.version)
 
 
 def _is_unicast_mac(mac: str) -> bool:
