@@ -12,6 +12,8 @@ _check_rules), and an invalid-value test.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 import tomllib
 import types
 import typing
@@ -81,6 +83,11 @@ class DetectConfig:
     stale_after_s: float = 7 * 86400.0
     sources_tracked_max: int = 4096
     scanner_allowlist: tuple[str, ...] = ()
+    gratuitous_arp_max: int = 30
+    gratuitous_arp_window_s: float = 60.0
+    address_conflict_window_s: float = 300.0
+    findings_max: int = 10_000
+    update_interval_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +166,27 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "uplink.retry_max_s": (0.01, 86_400),
     "uplink.bandwidth_bytes_per_s": (0, None),
     "uplink.buffer_max_bytes": (1_000_000, None),
+    "detect.port_scan_ports": (2, 65_536),
+    "detect.port_scan_window_s": (1, 86_400),
+    "detect.address_scan_hosts": (2, 1_000_000),
+    "detect.address_scan_window_s": (1, 86_400),
+    "detect.slow_scan_hosts": (2, 1_000_000),
+    "detect.slow_scan_window_s": (1, 7 * 86_400),
+    "detect.arp_scan_addresses": (2, 1_000_000),
+    "detect.arp_scan_window_s": (1, 86_400),
+    "detect.icmp_sweep_hosts": (2, 1_000_000),
+    "detect.icmp_sweep_window_s": (1, 86_400),
+    "detect.password_guess_failures": (2, 100_000),
+    "detect.password_guess_window_s": (1, 86_400),
+    "detect.repeat_window_s": (0, 30 * 86_400),
+    "detect.learning_period_s": (0, 365 * 86_400),
+    "detect.stale_after_s": (60, 365 * 86_400),
+    "detect.sources_tracked_max": (16, 1_000_000),
+    "detect.gratuitous_arp_max": (2, 100_000),
+    "detect.gratuitous_arp_window_s": (1, 86_400),
+    "detect.address_conflict_window_s": (1, 30 * 86_400),
+    "detect.findings_max": (16, 1_000_000),
+    "detect.update_interval_s": (0, 86_400),
     "leds.green_pin": (0, 27),
     "leds.red_pin": (0, 27),
     "leds.button_pin": (0, 27),
@@ -294,5 +322,21 @@ def _check_rules(config: Config, problems: list[tuple[str, object, str]]) -> Non
         problems.append(("uplink.retry_min_s", up.retry_min_s, "must not exceed retry_max_s"))
     if up.username and not up.password_file:
         problems.append(("uplink.password_file", "", "a username needs a password_file"))
+    for entry in config.detect.scanner_allowlist:
+        if not _is_allowlist_entry(entry):
+            problems.append(("detect.scanner_allowlist", entry, "not a MAC, IP or CIDR network"))
     if config.leds.enabled and config.leds.green_pin == config.leds.red_pin:
         problems.append(("leds.red_pin", config.leds.red_pin, "must differ from green_pin"))
+
+def _is_allowlist_entry(entry: str) -> bool:
+    text = entry.strip().lower()
+    if re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", text):
+        return True
+    try:
+        if "/" in text:
+            ipaddress.ip_network(text, strict=False)
+        else:
+            ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,244 @@
+"""FindingStore: every current finding of the rule engine, merged, bounded and change-tracked.
+
+Input: alert and recommendation updates from the rules. Output: frozen Findings, all of them
+(findings()) or those changed since the last drain (drain()).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from capture.findings import Finding, FindingKind, Severity, Status
+from firmware.config import DetectConfig
+
+
+@dataclass(slots=True)
+class _Record:
+    """Mutable state of one finding; a frozen Finding is made only when it is read."""
+
+    kind: FindingKind
+    rule_id: str
+    title: str
+    severity: Severity
+    devices: list[str]
+    first_seen: float
+    last_seen: float
+    count: int
+    attack_technique: str
+    status: Status
+    evidence: dict[str, Any]
+    dedup_key: str
+    reported_at: float | None = None  # last_seen when it was last drained
+
+    def freeze(self) -> Finding:
+        return Finding(
+            kind=self.kind,
+            rule_id=self.rule_id,
+            title=self.title,
+            severity=self.severity,
+            devices=tuple(self.devices),
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            count=self.count,
+            attack_technique=self.attack_technique,
+            status=self.status,
+            evidence=dict(self.evidence),
+            dedup_key=self.dedup_key,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSpec:
+    """The fixed part of an alert rule: id, title, severity, ATT&CK technique."""
+
+    rule_id: str
+    title: str
+    severity: Severity
+    attack_technique: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationSpec:
+    rule_id: str
+    title: str
+    severity: Severity
+
+
+# Devices listed on one alert (source first, then targets); the rest is counted in evidence.
+ALERT_DEVICES_MAX = 16
+
+
+class FindingStore:
+    """Every current finding, bounded by detect.findings_max, with change tracking for drain().
+
+    Alerts: repeats within detect.repeat_window_s update one alert (count, last_seen, targets);
+    a repeat after it opens a new alert; tick() closes alerts quiet for the repeat window.
+    Recommendations: one per (rule, device), with status unhealthy / healthy / stale.
+    Updates that change nothing but time and count are reported at most once per
+    detect.update_interval_s, so a 1000-port scan is not 1000 buffered findings.
+    """
+
+    def __init__(self, config: DetectConfig) -> None:
+        self.config = config
+        self.dropped = 0
+        self._records: dict[str, _Record] = {}
+        self._open_alerts: dict[str, str] = {}  # alert scope -> dedup_key of the open alert
+        self._dirty: dict[str, None] = {}
+
+    def alert(
+        self,
+        spec: AlertSpec,
+        source: str,
+        targets: Iterable[str],
+        at: float,
+        evidence: Mapping[str, Any],
+        *,
+        count: int = 1,
+        scope: str = "",
+    ) -> None:
+        """Raise or update the alert of `spec` for `source` (and `scope`, e.g. a target)."""
+        alert_scope = f"{spec.rule_id}|{source}|{scope}"
+        key = self._open_alerts.get(alert_scope)
+        record = self._records.get(key) if key is not None else None
+        if record is not None and at - record.last_seen <= self.config.repeat_window_s:
+            record.last_seen = max(record.last_seen, at)
+            record.count += count
+            for target in targets:
+                if target not in record.devices and len(record.devices) < ALERT_DEVICES_MAX:
+                    record.devices.append(target)
+            record.evidence.update(
+                (k, v) for k, v in evidence.items() if not k.startswith("first_")
+            )
+            self._touch(record, changed=False)
+            return
+        if record is not None:
+            self._close(record)
+        devices = [source]
+        for target in targets:
+            if target not in devices and len(devices) < ALERT_DEVICES_MAX:
+                devices.append(target)
+        new = _Record(
+            kind=FindingKind.ALERT,
+            rule_id=spec.rule_id,
+            title=spec.title,
+            severity=spec.severity,
+            devices=devices,
+            first_seen=at,
+            last_seen=at,
+            count=count,
+            attack_technique=spec.attack_technique,
+            status=Status.ACTIVE,
+            evidence=dict(evidence),
+            dedup_key=f"{alert_scope}|{at:.3f}",
+        )
+        if self._add(new):
+            self._open_alerts[alert_scope] = new.dedup_key
+
+    def recommend(
+        self,
+        spec: RecommendationSpec,
+        device: str,
+        status: Status,
+        at: float,
+        evidence: Mapping[str, Any],
+    ) -> None:
+        """Set the status of recommendation `spec` for `device` from one piece of evidence.
+
+        A HEALTHY observation of a device that never was unhealthy makes no finding.
+        `evidence` describes this observation; the finding keeps the first and the last.
+        """
+        key = f"{spec.rule_id}|{device}"
+        record = self._records.get(key)
+        if record is None:
+            if status is not Status.UNHEALTHY:
+                return
+            first = {f"first_{k}": v for k, v in evidence.items()}
+            last = {f"last_{k}": v for k, v in evidence.items()}
+            self._add(
+                _Record(
+                    kind=FindingKind.RECOMMENDATION,
+                    rule_id=spec.rule_id,
+                    title=spec.title,
+                    severity=spec.severity,
+                    devices=[device],
+                    first_seen=at,
+                    last_seen=at,
+                    count=1,
+                    attack_technique="",
+                    status=status,
+                    evidence={**first, **last},
+                    dedup_key=key,
+                )
+            )
+            return
+        if at < record.last_seen:
+            return  # out-of-order evidence never overrides newer evidence
+        changed = record.status is not status
+        record.status = status
+        record.last_seen = at
+        if status is Status.UNHEALTHY:
+            record.count += 1
+        record.evidence.update({f"last_{k}": v for k, v in evidence.items()})
+        self._touch(record, changed=changed)
+
+    def recommendation_status(self, rule_id: str, device: str) -> Status | None:
+        record = self._records.get(f"{rule_id}|{device}")
+        return record.status if record is not None else None
+
+    def tick(self, now: float) -> None:
+        """Close alerts quiet for the repeat window; mark recommendations stale."""
+        repeat_s, stale_s = self.config.repeat_window_s, self.config.stale_after_s
+        for record in list(self._records.values()):
+            if record.status is Status.ACTIVE and now - record.last_seen > repeat_s:
+                self._close(record)
+            elif (
+                record.kind is FindingKind.RECOMMENDATION
+                and record.status is not Status.STALE
+                and now - record.last_seen > stale_s
+            ):
+                record.status = Status.STALE
+                self._touch(record, changed=True)
+            elif record.reported_at is not None and record.reported_at < record.last_seen:
+                self._touch(record, changed=False, now=now)
+
+    def drain(self) -> list[Finding]:
+        """Findings new or changed since the last drain; closed alerts are then forgotten."""
+        out: list[Finding] = []
+        for key in self._dirty:
+            record = self._records.get(key)
+            if record is None:
+                continue
+            record.reported_at = record.last_seen
+            out.append(record.freeze())
+            if record.status is Status.CLOSED:
+                del self._records[key]
+        self._dirty.clear()
+        return out
+
+    def findings(self) -> list[Finding]:
+        return [record.freeze() for record in self._records.values()]
+
+    def _add(self, record: _Record) -> bool:
+        if len(self._records) >= self.config.findings_max:
+            self.dropped += 1
+            return False
+        self._records[record.dedup_key] = record
+        self._dirty[record.dedup_key] = None
+        return True
+
+    def _close(self, record: _Record) -> None:
+        record.status = Status.CLOSED
+        scope = record.dedup_key.rsplit("|", 1)[0]
+        if self._open_alerts.get(scope) == record.dedup_key:
+            del self._open_alerts[scope]
+        self._dirty[record.dedup_key] = None
+
+    def _touch(self, record: _Record, *, changed: bool, now: float | None = None) -> None:
+        if changed or record.reported_at is None:
+            self._dirty[record.dedup_key] = None
+            return
+        reference = record.last_seen if now is None else now
+        if reference - record.reported_at >= self.config.update_interval_s:
+            self._dirty[record.dedup_key] = None
