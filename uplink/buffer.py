@@ -414,8 +414,14 @@ class Buffer:
 
     def _gap_item(self) -> dict[str, Any]:
         s = self._state
-        return {"type": "gap", "at": self._now(), "ranges": [list(r) for r in s.gap_ranges],
-                "batches": s.gap_batches, "items": s.gap_items, "reason": "evicted"}  # fmt: skip
+        return {
+            "type": "gap",
+            "at": self._now(),
+            "ranges": [list(r) for r in s.gap_ranges],
+            "batches": s.gap_batches,
+            "items": s.gap_items,
+            "reason": "evicted",
+        }
 
     def _used_bytes(self) -> int:
         return (
@@ -453,12 +459,14 @@ class Buffer:
         for seq in victims:
             self.ops.unlink(self.directory / segment_name(seq))
             del self._segments[seq]
-        log.warning("buffer full: evicted %d batches (%d total)", len(victims),
-                    self._state.evicted_batches)  # fmt: skip
-
-    def _save_state(self) -> None:
-        self._state.next_seq = self._journal.seq
-        self._state.last_hash = self._journal.prev_hash.hex()
+        # WARNING once per outage (until the gap is reported), then DEBUG.
+        level = logging.WARNING if self._state.gap_batches == len(victims) else logging.DEBUG
+        log.log(
+            level,
+            "buffer full: evicted %d batches (%d in total)",
+            len(victims),
+            self._state.evicted_batches,
+        )
         atomic_write(self.ops, self.directory / STATE_NAME, self._state.encode())
 
     def _quarantine(self, path: Path, why: str) -> None:
