@@ -15,7 +15,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
-from scapy.utils import PcapReader
+from scapy.utils import RawPcapReader
 
 from capture.errors import DecodeError
 from capture.frame import Frame
@@ -50,11 +50,15 @@ def udp_frame(
 
 
 def read_frames(path: Path) -> Iterator[Frame]:
-    """Frames of an Ethernet pcap or pcapng file, read in place."""
-    with PcapReader(str(path)) as reader:  # type: ignore[no-untyped-call]
-        for pkt in reader:
+    """Frames of an Ethernet pcap or pcapng file, read in place (raw records, no dissection)."""
+    with RawPcapReader(str(path)) as reader:  # type: ignore[no-untyped-call]
+        for data, meta in reader:
+            if hasattr(meta, "tshigh"):  # pcapng
+                at = ((meta.tshigh << 32) | meta.tslow) / meta.tsresol
+            else:
+                at = meta.sec + meta.usec / 1e6
             try:
-                yield frame_from_bytes(bytes(pkt), float(pkt.time))
+                yield frame_from_bytes(data, at)
             except DecodeError:  # a header the triage drops never reaches an extractor
                 continue
 
