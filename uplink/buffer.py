@@ -467,6 +467,10 @@ class Buffer:
             len(victims),
             self._state.evicted_batches,
         )
+
+    def _save_state(self) -> None:
+        self._state.next_seq = self._journal.seq
+        self._state.last_hash = self._journal.prev_hash.hex()
         atomic_write(self.ops, self.directory / STATE_NAME, self._state.encode())
 
     def _quarantine(self, path: Path, why: str) -> None:
