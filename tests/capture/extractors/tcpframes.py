@@ -7,6 +7,8 @@ extractors' helper, is similar; this one also drives whole TCP conversations.)
 
 from __future__ import annotations
 
+import functools
+import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,30 @@ def parse_ethernet(data: bytes, at: float = AT) -> Frame:
     return parse_frame(data, at, LINKTYPE_ETHERNET)
 
 
+@functools.lru_cache(maxsize=256)
+def _template(kind: str, sport: int, dport: int, from_server: bool, flags: str) -> bytes:
+    """Headers of a segment built once by scapy; payloads are spliced in by _splice."""
+    src, dst = (SERVER_IP, CLIENT_IP) if from_server else (CLIENT_IP, SERVER_IP)
+    smac, dmac = (SERVER_MAC, CLIENT_MAC) if from_server else (CLIENT_MAC, SERVER_MAC)
+    ports = (dport, sport) if from_server else (sport, dport)
+    l4 = (
+        TCP(sport=ports[0], dport=ports[1], flags=flags)
+        if kind == "tcp"
+        else UDP(sport=ports[0], dport=ports[1])
+    )
+    return bytes(Ether(src=smac, dst=dmac) / IP(src=src, dst=dst) / l4)
+
+
+def _splice(header: bytes, payload: bytes, seq: int | None) -> Frame:
+    data = bytearray(header + payload)
+    struct.pack_into("!H", data, 16, len(data) - 14)  # IPv4 total length
+    if seq is None:
+        struct.pack_into("!H", data, 38, len(data) - 34)  # UDP length
+    else:
+        struct.pack_into("!I", data, 38, seq & 0xFFFFFFFF)  # TCP sequence number
+    return parse_ethernet(bytes(data))
+
+
 def tcp_frame(
     payload: bytes,
     *,
@@ -43,20 +69,17 @@ def tcp_frame(
     seq: int = 1000,
     flags: str = "PA",
 ) -> Frame:
-    """A TCP segment between the test client and server; `from_server` flips direction."""
-    if from_server:
-        eth = Ether(src=SERVER_MAC, dst=CLIENT_MAC) / IP(src=SERVER_IP, dst=CLIENT_IP)
-        seg = TCP(sport=dport, dport=sport, seq=seq, flags=flags)
-    else:
-        eth = Ether(src=CLIENT_MAC, dst=SERVER_MAC) / IP(src=CLIENT_IP, dst=SERVER_IP)
-        seg = TCP(sport=sport, dport=dport, seq=seq, flags=flags)
-    return frame_of(eth / seg / payload)
+    """A TCP segment between the test client and server; `from_server` flips direction.
+
+    The headers come from scapy (once per shape); only lengths and the sequence number are
+    patched per payload, which keeps property tests fast.
+    """
+    return _splice(_template("tcp", sport, dport, from_server, flags), payload, seq)
 
 
 def udp_frame(payload: bytes, *, sport: int = 5060, dport: int = 5060) -> Frame:
     """A UDP datagram from the test client to the test server."""
-    pkt = Ether(src=CLIENT_MAC, dst=SERVER_MAC) / IP(src=CLIENT_IP, dst=SERVER_IP)
-    return frame_of(pkt / UDP(sport=sport, dport=dport) / payload)
+    return _splice(_template("udp", sport, dport, False, ""), payload, None)
 
 
 def conversation(
