@@ -11,13 +11,21 @@ from types import ModuleType
 
 from capture.extractors import (
     arp,
+    cdp,
     dhcp,
     dns,
     http,
+    icmpv6_nd,
+    lldp,
     llmnr,
     mdns,
     nbns,
+    ntp,
+    sip,
+    snmp,
+    ssdp,
     tcp_syn,
+    telnet,
     tls,
 )
 
@@ -26,10 +34,18 @@ EXTRACTORS: tuple[ModuleType, ...] = (
     dhcp,
     mdns,
     dns,
+    ssdp,
     nbns,
     llmnr,
+    lldp,
+    cdp,
+    snmp,
+    ntp,
+    icmpv6_nd,
     http,
+    sip,
     tls,
+    telnet,
     tcp_syn,
 )
 
