@@ -250,3 +250,65 @@ class FakePublisher:
     def deliver_ack(self, payload: bytes) -> None:
         assert self._on_ack is not None, "start() was not called"
         self._on_ack(payload)
+
+
+class MemoryBuffer:
+    """The buffer's contract in memory (no disk): for forwarder tests and contract tests."""
+
+    def __init__(self, signer: Signer, *, sensor_id: str = "pi-0001", epoch: int = 1,
+                 seal_items: int = 500) -> None:  # fmt: skip
+        self._sim = SensorSimulator(sensor_id, epoch=epoch)
+        self._sim.signer = signer
+        self.seal_items = seal_items
+        self._open: list[dict[str, Any]] = []
+        self._sealed: dict[int, bytes] = {}
+        self._rejected: dict[int, bytes] = {}
+        self._lock = threading.Lock()
+
+    def store(self, item: Item) -> None:
+        self.store_many([item])
+
+    def store_many(self, items: Sequence[Item]) -> None:
+        with self._lock:
+            for item in items:
+                self._open.append(item_to_json(item))
+                if len(self._open) >= self.seal_items:
+                    self._seal()
+
+    def seal(self) -> int | None:
+        with self._lock:
+            return self._seal()
+
+    def seal_if_due(self) -> int | None:
+        return None
+
+    def _seal(self) -> int | None:
+        if not self._open:
+            return None
+        seq = self._sim.next_seq
+        self._sealed[seq] = self._sim.next_batch(self._open)
+        self._open = []
+        return seq
+
+    def sealed(self) -> list[int]:
+        with self._lock:
+            return sorted(self._sealed)
+
+    def read(self, seq: int) -> bytes | None:
+        with self._lock:
+            return self._sealed.get(seq)
+
+    def ack(self, seq: int) -> bool:
+        with self._lock:
+            return self._sealed.pop(seq, None) is not None
+
+    def reject(self, seq: int) -> bool:
+        with self._lock:
+            raw = self._sealed.pop(seq, None)
+            if raw is not None:
+                self._rejected[seq] = raw
+            return raw is not None
+
+    def open_items(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._open)
