@@ -217,6 +217,7 @@ class FakePublisher:
     _on_connect: Callable[[], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     generation: int = 0
+    publish_event: threading.Event = field(default_factory=threading.Event)
 
     def start(self, on_ack: Callable[[bytes], None], on_connect: Callable[[], None]) -> None:
         self._on_ack, self._on_connect = on_ack, on_connect
@@ -238,6 +239,7 @@ class FakePublisher:
                 self.fail_next -= 1
                 return False
             self.published.append(payload)
+            self.publish_event.set()
             return True
 
     def reconnect(self) -> None:
