@@ -42,10 +42,18 @@ _NAME_FACTS: dict[tuple[str, str], frozenset[Role]] = {
     ("snmp", "sys_name"): frozenset({Role.SERVER}),
 }
 # Facts that make a good service banner, in order of preference.
-_BANNER_FACTS = ("server", "text", "sys_descr", "version", "make_and_model")
+_BANNER_FACTS = ("server", "text", "sys_descr", "make_and_model")
+_BANNER_FACTS_BY_PROTOCOL = {"rfb": ("version",)}
 # Protocols whose observation proves the address is on the local link.
 _ON_LINK_V4 = frozenset({"arp"})
 _ON_LINK_V6 = frozenset({"icmpv6_nd"})
+# Protocols whose observed MAC comes from the message itself (DHCP chaddr, ARP sender
+# hardware address, LLDP/CDP frames never routed): their MAC-address binding holds even for an
+# address outside the learned subnets (a relayed DHCP client, a public LAN).
+_MAC_IN_MESSAGE = frozenset({"dhcp", "arp", "lldp", "cdp", "icmpv6_nd"})
+# Link-scope destinations: a sender of a packet to them is on the link (routers do not
+# forward them), so its address teaches the local subnet.
+_LINK_SCOPE_V4 = ipaddress.ip_network("224.0.0.0/24")
 _ARP_PREFIX = 24  # ARP gives no mask: assume the /24 around an on-link address
 _ND_PREFIX = 64  # RFC 4291 §2.5.4: global unicast interface identifiers are 64 bits
 
@@ -138,7 +146,10 @@ class Inventory:
             self._count_remote(mac, ip)
             # A public address outside the local subnets behind a MAC is a host reached
             # through that MAC (a router), never the MAC's own: see the module docstring.
-            through_router = not _is_private(ip) or self._is_gateway(mac)
+            # Protocols that carry the sender's MAC in the message bind it whatever the address.
+            through_router = obs.protocol not in _MAC_IN_MESSAGE and (
+                not _is_private(ip) or self._is_gateway(mac)
+            )
         device: DeviceRecord | None
         if mac is not None and not through_router:
             device = self._mac_device(mac, obs.at)
@@ -296,9 +307,8 @@ class Inventory:
         if port is None:
             return False
         key = f"{proto}/{port}"
-        banner = next(
-            (str(obs.facts[k]) for k in _BANNER_FACTS if isinstance(obs.facts.get(k), str)), ""
-        )
+        keys = _BANNER_FACTS_BY_PROTOCOL.get(obs.protocol, _BANNER_FACTS)
+        banner = next((str(obs.facts[k]) for k in keys if isinstance(obs.facts.get(k), str)), "")
         name = "" if obs.protocol == "tcp_syn" else obs.protocol
         service = device.services.get(key)
         if service is None:
@@ -342,6 +352,9 @@ class Inventory:
     # --- subnets and gateways -----------------------------------------------------------
 
     def _learn_subnets(self, obs: Observation, ip: IPAddress) -> None:
+        if _to_link_scope(obs) and not self._is_local(ip):
+            prefix = _ARP_PREFIX if ip.version == 4 else _ND_PREFIX
+            self._add_subnet(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
         if obs.protocol in _ON_LINK_V4 and ip.version == 4:
             self._add_subnet(ipaddress.ip_network(f"{ip}/{_ARP_PREFIX}", strict=False))
             target = _usable_ip(_text(obs.facts.get("target_ip")))
@@ -463,6 +476,20 @@ def _contains(outer: IPNetwork, inner: IPNetwork) -> bool:
         and outer.prefixlen <= inner.prefixlen
         and inner.network_address in outer
     )
+
+
+def _to_link_scope(obs: Observation) -> bool:
+    """True when the observed packet went to a link-scope multicast or broadcast address."""
+    flow = obs.flow
+    if flow is None or flow.dst_ip is None or flow.src_ip != obs.ip:
+        return False
+    try:
+        dst = ipaddress.ip_address(flow.dst_ip)
+    except ValueError:
+        return False
+    if dst.version == 4:
+        return dst in _LINK_SCOPE_V4 or int(dst) == 0xFFFFFFFF
+    return dst.is_multicast and (int(dst) >> 112) & 0xF == 2  # RFC 4291 §2.7 scope 2: link
 
 
 def _text(value: object) -> str | None:

@@ -241,3 +241,20 @@ def test_classifier_hook_sees_every_merged_observation() -> None:
     inv.update(_obs(PRINTER, None, "lldp", role=Role.ANNOUNCER))
     assert classifier.seen == [(PRINTER, "arp"), (PRINTER, "lldp")]
     assert [d.key for d in inv.drain_changed()] == [PRINTER]  # protocol and class changed
+
+
+def test_relayed_dhcp_client_with_public_address_is_kept() -> None:
+    # tcpdump's dhcp-mud.pcap shape: a relayed REQUEST from chaddr b8:27:eb:..., public address.
+    inv = Inventory(InventoryConfig())
+    obs = _obs("b8:27:eb:b8:53:c8", "62.12.173.123", "dhcp", role=Role.CLIENT, hostname="pi")
+    device = inv.update(obs)
+    assert device is not None and set(device.ips) == {"62.12.173.123"}
+
+
+def test_link_scope_multicast_sender_teaches_its_subnet() -> None:
+    inv = Inventory(InventoryConfig())
+    flow = Flow("udp", "198.18.5.9", 5353, "224.0.0.251", 5353)  # mDNS: never routed
+    inv.update(_obs(PRINTER, "198.18.5.9", "mdns", role=Role.ANNOUNCER, flow=flow))
+    assert inv.subnets == ["198.18.5.0/24"]
+    device = inv.get(PRINTER)
+    assert device is not None and set(device.ips) == {"198.18.5.9"}
