@@ -62,6 +62,8 @@ class InventoryConfig:
 @dataclass(frozen=True, slots=True)
 class ClassifyConfig:
     min_confidence: float = 0.6
+    oui_weight: float = 0.75
+    change_margin: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,8 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "inventory.gateway_remote_ips_min": (1, 1_000_000),
     "inventory.subnets_max": (1, 65_536),
     "classify.min_confidence": (0.0, 1.0),
+    "classify.oui_weight": (0.0, 1.0),
+    "classify.change_margin": (0.0, 1.0),
     "uplink.broker_port": (1, 65_535),
     "uplink.batch_max_items": (1, 100_000),
     "uplink.batch_seal_bytes": (1024, 192 * 1024),
@@ -327,6 +331,7 @@ def _check_rules(config: Config, problems: list[tuple[str, object, str]]) -> Non
             problems.append(("detect.scanner_allowlist", entry, "not a MAC, IP or CIDR network"))
     if config.leds.enabled and config.leds.green_pin == config.leds.red_pin:
         problems.append(("leds.red_pin", config.leds.red_pin, "must differ from green_pin"))
+
 
 def _is_allowlist_entry(entry: str) -> bool:
     text = entry.strip().lower()

@@ -1,0 +1,209 @@
+"""Classifier behaviour: evidence combination, abstention, no flapping, scanners, roles."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from capture.classify import Classifier
+from capture.device import DeviceRecord
+from capture.observation import Observation, Role
+from firmware.config import ClassifyConfig
+
+YEALINK_MAC = "00:15:65:12:34:56"  # IEEE MA-L 001565 = Xiamen Yealink Network Technology
+VMWARE_MAC = "00:0c:29:40:0e:ef"  # IEEE MA-L 000C29 = VMware, Inc.
+DELL_MAC = "90:b1:1c:99:49:29"  # IEEE MA-L 90B11C = Dell Inc.
+RANDOM_MAC = "42:b4:44:b4:f0:ee"  # 0x42: locally administered bit set
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier(ClassifyConfig())
+
+
+def device(mac: str | None = DELL_MAC, **facts: list[Any]) -> DeviceRecord:
+    """A DeviceRecord with facts given as protocol__key=[values] (dots in keys as ___)."""
+    record = DeviceRecord(key=mac or "0/10.0.0.9", mac=mac, first_seen=0.0, last_seen=0.0)
+    for name, values in facts.items():
+        protocol, key = name.split("__", 1)
+        record.facts[(protocol, key.replace("___", "."))] = list(values)
+    return record
+
+
+def merge(record: DeviceRecord, obs: Observation) -> None:
+    """What the Inventory does before calling observe(): facts merged as distinct values."""
+    for key, value in obs.facts.items():
+        values = record.facts.setdefault((obs.protocol, key), [])
+        if value not in values:
+            values.append(value)
+
+
+def test_sip_user_agent_gives_type_vendor_model_firmware_with_evidence(
+    classifier: Classifier,
+) -> None:
+    d = device(YEALINK_MAC, sip__user_agent=["Yealink SIP-T46S 66.85.0.5"])
+    changes = classifier.classify(d)
+    assert {c.field: c.after for c in changes} == {
+        "category": "iot",
+        "type": "voip_phone",
+        "vendor": "Yealink",
+        "model": "SIP-T46S",
+        "firmware": "66.85.0.5",
+    }
+    assert all(c.before is None for c in changes)
+    assert any("sip-ua-yealink-phone" in e for e in d.classification["type"].evidence)
+    assert 0.9 < d.classification["type"].confidence <= 1.0
+
+
+def test_weak_evidence_alone_abstains(classifier: Classifier) -> None:
+    d = device(RANDOM_MAC, mdns__services=[("_googlecast._tcp",)])  # weight 0.55 < 0.6
+    classifier.classify(d)
+    assert d.value("type") is None and d.value("category") is None
+    assert d.classification["type"].confidence == pytest.approx(0.55)
+
+
+def test_oui_alone_names_the_vendor_but_not_the_type(classifier: Classifier) -> None:
+    d = device(DELL_MAC)
+    classifier.classify(d)
+    assert d.value("vendor") == "Dell" and d.value("type") is None
+
+
+@pytest.mark.parametrize("mac", [RANDOM_MAC, VMWARE_MAC, None])
+def test_random_virtual_or_missing_macs_get_no_vendor(
+    classifier: Classifier, mac: str | None
+) -> None:
+    d = device(mac, dhcp__msg_type=["discover"], dhcp__param_list=[(1, 3, 6)])
+    classifier.classify(d)
+    assert d.value("vendor") is None
+
+
+def test_dhcp_renewal_without_hostname_does_not_unclassify(classifier: Classifier) -> None:
+    d = device("a4:5e:60:01:02:03", dhcp__hostname=["Lucas-iPhone"], dhcp__msg_type=["request"])
+    classifier.classify(d)
+    assert d.value("type") == "mobile"
+    # The hostname fact was evicted; a renewal arrives with no hostname at all.
+    del d.facts[("dhcp", "hostname")]
+    renewal = Observation(
+        1.0, d.mac, "10.0.0.5", None, "dhcp", Role.CLIENT, {"msg_type": "request"}
+    )
+    merge(d, renewal)
+    assert classifier.observe(d, renewal) == []
+    assert d.value("type") == "mobile" and d.value("vendor") == "Apple"
+
+
+def test_weaker_conflicting_evidence_does_not_flip_the_type(classifier: Classifier) -> None:
+    d = device(DELL_MAC, mdns__services=[("_ipp._tcp", "_pdl-datastream._tcp")])
+    classifier.classify(d)
+    assert d.value("type") == "printer"
+    d.facts[("dhcp", "vendor_class")] = ["MSFT 5.0"]  # workstation 0.6
+    d.facts[("dhcp", "msg_type")] = ["request"]
+    assert "type" not in {c.field for c in classifier.classify(d)}
+    assert d.value("type") == "printer"
+
+
+def test_stronger_evidence_changes_a_field_with_an_event(classifier: Classifier) -> None:
+    d = device(DELL_MAC, dhcp__vendor_class=["MSFT 5.0"], dhcp__msg_type=["request"])
+    classifier.classify(d)
+    assert d.value("type") == "workstation"
+    d.facts[("sip", "user_agent")] = ["Yealink SIP-T46S 66.85.0.5"]
+    d.facts[("lldp", "enabled_capabilities")] = [("telephone",)]
+    changes = {c.field: c for c in classifier.classify(d)}
+    assert (changes["type"].before, changes["type"].after) == ("workstation", "voip_phone")
+    assert changes["type"].evidence and changes["type"].confidence >= 0.6
+    assert (changes["category"].before, changes["category"].after) == ("computer_mobile", "iot")
+
+
+def test_conflicting_strong_claims_abstain_rather_than_guess(classifier: Classifier) -> None:
+    d = device(
+        RANDOM_MAC,
+        http__server=["Xerox_MicroServer/Xerox11"],  # printer 0.9
+        sip__user_agent=["Grandstream GXP2170 1.0.11.23"],  # voip_phone 0.95
+    )
+    classifier.classify(d)
+    assert d.value("type") is None
+
+
+@pytest.mark.parametrize(
+    ("protocol", "role", "facts"),
+    [
+        # nmap's SIPOptions probe: OPTIONS with no product token
+        (
+            "sip",
+            Role.CLIENT,
+            {"method": "OPTIONS", "from_uri": "sip:nm@nm", "contact": "<sip:nm@nm>"},
+        ),
+        ("snmp", Role.CLIENT, {"version": "1", "pdu": "get", "community_default": True}),
+        ("mdns", Role.CLIENT, {"queries": ("_ipp._tcp.local", "_googlecast._tcp.local")}),
+        (
+            "ssdp",
+            Role.CLIENT,
+            {"method": "M-SEARCH", "st": "urn:schemas-upnp-org:device:Printer:1"},
+        ),
+    ],
+)
+def test_scanners_are_not_the_devices_they_probe(
+    classifier: Classifier, protocol: str, role: Role, facts: dict[str, Any]
+) -> None:
+    d = device(RANDOM_MAC)
+    classifier.classify(d)
+    probe = Observation(1.0, RANDOM_MAC, "10.0.0.66", None, protocol, role, facts)
+    merge(d, probe)
+    assert classifier.observe(d, probe) == []
+    classifier.classify(d)
+    assert d.value("type") is None
+
+
+def test_mdns_answer_announcing_a_printer_counts(classifier: Classifier) -> None:
+    d = device(DELL_MAC)
+    classifier.classify(d)
+    answer = Observation(
+        1.0, DELL_MAC, "10.0.0.7", None, "mdns", Role.ANNOUNCER,
+        {"services": ("_ipp._tcp", "_pdl-datastream._tcp"), "txt.ty": "Dell C2665dnf Color MFP"},
+    )  # fmt: skip
+    merge(d, answer)
+    changes = classifier.observe(d, answer)
+    assert {c.field for c in changes} >= {"type", "model"}
+    assert d.value("type") == "printer" and d.value("model") == "Dell C2665dnf Color MFP"
+
+
+def test_dhcp_server_echoing_a_vendor_class_is_not_that_client(classifier: Classifier) -> None:
+    # A server echoing option 60 "ArubaAP" in its OFFER/ACK is not an Aruba AP.
+    d = device(VMWARE_MAC, dhcp__msg_type=["offer", "ack"], dhcp__vendor_class=["ArubaAP"])
+    classifier.classify(d)
+    assert d.value("type") is None and d.value("vendor") is None
+
+
+def test_classification_is_deterministic(classifier: Classifier) -> None:
+    d = device(
+        YEALINK_MAC,
+        sip__user_agent=["Yealink SIP-T46S 66.85.0.5"],
+        dhcp__hostname=["SIP-T46S"],
+        mdns__txt___md=["x"],
+    )
+    a, b = copy.deepcopy(d), copy.deepcopy(d)
+    assert Classifier(ClassifyConfig()).classify(a) == Classifier(ClassifyConfig()).classify(b)
+    assert a.to_json() == b.to_json()
+
+
+def test_models_differing_only_by_the_maker_prefix_are_one_model(classifier: Classifier) -> None:
+    d = device(
+        RANDOM_MAC,
+        mdns__services=[("_ipp._tcp",)],
+        mdns__txt___ty=["HP LaserJet Pro M404dn"],
+        mdns__txt___usb_MFG=["HP"],
+        mdns__txt___usb_MDL=["LaserJet Pro M404dn"],
+    )
+    classifier.classify(d)
+    assert d.value("vendor") == "HP"
+    fv = d.classification["model"]
+    assert fv.value in ("HP LaserJet Pro M404dn", "LaserJet Pro M404dn")
+    assert not any(e.startswith("against") for e in fv.evidence)
+
+
+def test_threshold_comes_from_config() -> None:
+    strict = Classifier(ClassifyConfig(min_confidence=0.99))
+    d = device(YEALINK_MAC, sip__user_agent=["Yealink SIP-T46S 66.85.0.5"])
+    strict.classify(d)
+    assert d.value("model") is None  # one 0.95 rule is below 0.99
