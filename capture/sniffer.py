@@ -460,8 +460,9 @@ class LiveSource:
         self.rcvbuf_bytes = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         if self.rcvbuf_bytes < 2 * self.requested_rcvbuf_bytes:
             log.warning(
-                "receive buffer capped at %d bytes (asked %d): raise net.core.rmem_max",
-                self.rcvbuf_bytes,
+                "receive buffer capped at %d bytes by net.core.rmem_max (asked %d): "
+                "install the sysctl.d file shipped with the units",
+                self.rcvbuf_bytes // 2,
                 self.requested_rcvbuf_bytes,
             )
         sock.setsockopt(_SOL_PACKET, _PACKET_AUXDATA, 1)

@@ -273,12 +273,18 @@ def is_dns(data: bytes) -> bool:
 
 def expected_identity(path: Path) -> int:
     """Packets of `path` the capture filter admits (libpcap's own matcher), DNS aside."""
+    from ctypes.util import find_library
+
     from scapy.arch.common import compile_filter
-    from scapy.libs.winpcapy import pcap_offline_filter, pcap_pkthdr
+    from scapy.libs.winpcapy import pcap_pkthdr
 
     from capture.bpf import CAPTURE_FILTER
     from capture.sniffer import open_capture
 
+    libpcap = ctypes.CDLL(find_library("pcap"))
+    pcap_offline_filter = libpcap.pcap_offline_filter
+    pcap_offline_filter.restype = ctypes.c_int
+    pcap_offline_filter.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p]
     program = compile_filter(CAPTURE_FILTER, linktype=1)
     header = pcap_pkthdr()
     count = 0
