@@ -24,6 +24,8 @@ COMMANDS = (
     "firmware.inspect",
     "firmware.checkconfig",
     "firmware.provision",
+    "firmware.explain",
+    "firmware.evaluate",
 )
 
 
