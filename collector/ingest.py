@@ -114,7 +114,7 @@ class Ingestor:
         config: IngestConfig | None = None,
         *,
         registry: Registry | None = None,
-        on_devices_changed: Callable[[list[str]], None] | None = None,
+        on_devices_changed: Callable[[list[str]], object] | None = None,
     ) -> None:
         self.store = store
         self.config = config or IngestConfig()

@@ -1,0 +1,227 @@
+"""branchwatch-collector: the collector's command line.
+
+    serve                       subscribe (shared subscription), ingest, ack
+    sensors add SITE ID [--pubkey HEX] | list | revoke ID [--key KEYID] | rotate ID --pubkey HEX
+    cve import FILE...          NVD CVE JSON 2.0 pages or per-CVE files, then re-match
+    query "SQL" [--json]        read-only hunting query
+    command SENSOR enable|disable|device-cap N|resend-inventory
+
+The database is `--db` or $BRANCHWATCH_COLLECTOR_DB (`sqlite:///path` or `postgresql://...`).
+Exit codes: 0 ok, 1 operation refused, 2 usage, 69 broker unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from collector.commands import issue_command
+from collector.cve import CpeMap, import_records, read_records, rematch
+from collector.errors import CollectorError
+from collector.ingest import IngestConfig, Ingestor
+from collector.queries import format_json, format_table, run_query
+from collector.registry import DEFAULT_OVERLAP_S, add_sensor, list_sensors, revoke, rotate_key
+from collector.store import Store, open_store
+from uplink.batch import CommandName, Signer
+from uplink.errors import UplinkError
+
+log = logging.getLogger("collector")
+DEFAULT_DB = "sqlite:///var/lib/branchwatch-collector/collector.db"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="branchwatch-collector", description=__doc__.split("\n")[0])
+    p.add_argument("--db", default=os.environ.get("BRANCHWATCH_COLLECTOR_DB", DEFAULT_DB))
+    p.add_argument("--schema", default=None, help="PostgreSQL schema (default public)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    serve = sub.add_parser("serve", help="ingest batches from the broker")
+    _broker_args(serve)
+    serve.add_argument("--group", default="collectors", help="shared subscription group")
+    serve.add_argument("--batch-max", type=int, default=200)
+    serve.add_argument("--retention-days", type=float, default=90.0)
+    serve.add_argument("--ack-key", default=None, help="collector Ed25519 key file (signs acks)")
+
+    sensors = sub.add_parser("sensors").add_subparsers(dest="action", required=True)
+    add = sensors.add_parser("add")
+    add.add_argument("site")
+    add.add_argument("sensor_id")
+    add.add_argument("--pubkey", default=None, help="Ed25519 public key, 64 hex digits")
+    add.add_argument("--token-days", type=float, default=7.0)
+    sensors.add_parser("list")
+    rev = sensors.add_parser("revoke")
+    rev.add_argument("sensor_id")
+    rev.add_argument("--key", default=None, help="revoke one key id only")
+    rot = sensors.add_parser("rotate")
+    rot.add_argument("sensor_id")
+    rot.add_argument("--pubkey", required=True)
+    rot.add_argument("--overlap-days", type=float, default=DEFAULT_OVERLAP_S / 86_400)
+
+    cve = sub.add_parser("cve").add_subparsers(dest="action", required=True)
+    imp = cve.add_parser("import")
+    imp.add_argument("files", nargs="+")
+    imp.add_argument("--cpe-map", default=None)
+
+    query = sub.add_parser("query")
+    query.add_argument("sql")
+    query.add_argument("--json", action="store_true")
+    query.add_argument("--timeout", type=float, default=30.0)
+
+    command = sub.add_parser("command")
+    command.add_argument("sensor_id")
+    command.add_argument("name", choices=["enable", "disable", "device-cap", "resend-inventory"])
+    command.add_argument("value", nargs="?", type=int)
+    command.add_argument("--key", required=True, help="collector Ed25519 key file")
+    _broker_args(command)
+    return p
+
+
+def _broker_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--broker", default="127.0.0.1:8883", help="host:port")
+    p.add_argument("--ca", default=None)
+    p.add_argument("--cert", default=None)
+    p.add_argument("--key-file", dest="tls_key", default=None)
+
+
+def _broker_config(args: argparse.Namespace, **extra: object) -> object:
+    from collector.subscriber import BrokerConfig
+
+    host, _, port = args.broker.rpartition(":")
+    return BrokerConfig(
+        host=host or "127.0.0.1",
+        port=int(port),
+        ca_file=args.ca,
+        cert_file=args.cert,
+        key_file=args.tls_key,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        store = open_store(args.db, schema=args.schema)
+    except CollectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return _dispatch(args, store)
+    except (CollectorError, UplinkError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 69 if exc.__class__.__name__ == "BrokerUnavailableError" else 1
+    finally:
+        store.close()
+
+
+def _dispatch(args: argparse.Namespace, store: Store) -> int:
+    now = time.time()
+    if args.cmd == "sensors":
+        return _sensors(args, store, now)
+    if args.cmd == "cve":
+        total = sum(import_records(store, read_records(f)) for f in args.files)
+        matched = rematch(store, CpeMap.load(args.cpe_map))
+        print(f"imported {total} CVE records; {matched} device vulnerabilities")
+        return 0
+    if args.cmd == "query":
+        columns, rows = run_query(store, args.sql, timeout_s=args.timeout)
+        print(format_json(columns, rows) if args.json else format_table(columns, rows))
+        return 0
+    if args.cmd == "command":
+        return _command(args, store, now)
+    return _serve(args, store)
+
+
+def _sensors(args: argparse.Namespace, store: Store, now: float) -> int:
+    if args.action == "add":
+        key = bytes.fromhex(args.pubkey) if args.pubkey else None
+        token = add_sensor(
+            store, args.site, args.sensor_id, now=now, public_key=key,
+            token_ttl_s=args.token_days * 86_400,
+        )  # fmt: skip
+        print(token if token else f"sensor {args.sensor_id} enrolled with its public key")
+    elif args.action == "list":
+        for s in list_sensors(store):
+            last = (
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s.last_batch_at))
+                if s.last_batch_at
+                else "-"
+            )
+            print(
+                f"{s.site}\t{s.sensor_id}\t{s.status}\tbatches={s.batches_ingested}\tlast={last}\tkeys={','.join(s.keys)}"
+            )
+    elif args.action == "revoke":
+        revoke(store, args.sensor_id, now=now, key_id=args.key)
+    elif args.action == "rotate":
+        key_id = rotate_key(
+            store, args.sensor_id, bytes.fromhex(args.pubkey), now=now,
+            overlap_s=args.overlap_days * 86_400,
+        )  # fmt: skip
+        print(key_id)
+    return 0
+
+
+def _command(args: argparse.Namespace, store: Store, now: float) -> int:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    name = CommandName(args.name.replace("-", "_"))
+    cmd_args = {}
+    if name is CommandName.DEVICE_CAP:
+        if args.value is None or args.value < 1:
+            print("error: device-cap needs a positive N", file=sys.stderr)
+            return 2
+        cmd_args = {"max_devices": args.value}
+    topic, frame, command = issue_command(
+        store, args.sensor_id, name, Signer.load(args.key), now=now, args=cmd_args
+    )
+    config = _broker_config(args)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if args.ca:
+        client.tls_set(ca_certs=args.ca, certfile=args.cert, keyfile=args.tls_key)
+    client.connect(config.host, config.port)  # type: ignore[attr-defined]
+    client.loop_start()
+    try:
+        client.publish(topic, frame, qos=1).wait_for_publish(timeout=10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    print(f"sent {name} #{command.counter} to {args.sensor_id}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, store: Store) -> int:
+    from collector.subscriber import Subscriber
+
+    cpe_map = CpeMap.load()
+    ingestor = Ingestor(
+        store,
+        IngestConfig(),
+        on_devices_changed=lambda ids: rematch(store, cpe_map, device_ids=ids),
+    )
+    signer = Signer.load(args.ack_key) if args.ack_key else None
+    sub = Subscriber(
+        ingestor,
+        _broker_config(args, group=args.group, batch_max=args.batch_max),  # type: ignore[arg-type]
+        ack_signer=signer,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    sub.start()
+    try:
+        while not stop.wait(3600):
+            store.purge(args.retention_days, time.time())
+    finally:
+        sub.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
