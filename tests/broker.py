@@ -1,0 +1,134 @@
+"""A real Mosquitto for tests: generated config on 127.0.0.1 and a free port.
+
+`mosquitto` (session scope) is shared by every test that only needs a broker; tests that stop
+and restart the broker make their own `Mosquitto(tmp_path)`. Both skip with a reason when
+mosquitto is not installed (and fail under CI=true, where .ci/run installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from tests.conftest import require
+
+MOSQUITTO = shutil.which("mosquitto") or (
+    "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Mosquitto:
+    """One broker process; start(), stop() and restart() keep the same port."""
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.directory = directory
+        self.config = directory / "mosquitto.conf"
+        self.log = directory / "mosquitto.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._drainer: threading.Thread | None = None
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            # Mosquitto drops privileges to `mosquitto` when started as root; stay root so it
+            # can read this test-owned directory.
+            "user root\n"
+            "log_dest stderr\n"
+            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
+            "max_queued_messages 10000\n"
+            "max_packet_size 300000\n"
+        )
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        assert MOSQUITTO is not None
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        assert self.proc.stdout is not None
+        # Mosquitto logs "mosquitto version X running" once its listeners are open.
+        seen = b""
+        deadline = time.monotonic() + timeout_s
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            while b" running" not in seen:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    self.stop()
+                    raise RuntimeError(f"mosquitto did not start: {seen.decode(errors='replace')}")
+                chunk = os.read(self.proc.stdout.fileno(), 4096)
+                if not chunk:
+                    self.stop()
+                    raise RuntimeError(f"mosquitto exited: {seen.decode(errors='replace')}")
+                seen += chunk
+        self.log.write_bytes(seen)
+        # Keep draining the log, or mosquitto blocks once the pipe is full; ends at EOF.
+        self._drainer = threading.Thread(
+            target=self._drain, args=(self.proc.stdout,), daemon=True, name="mosquitto-log"
+        )
+        self._drainer.start()
+        with socket.create_connection((self.host, self.port), timeout=timeout_s):
+            pass
+
+    def _drain(self, pipe: IO[bytes]) -> None:
+        with self.log.open("ab") as out:
+            for line in pipe:
+                out.write(line)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Terminate, then kill after `timeout_s`. Idempotent."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout_s)
+        if self._drainer is not None:
+            self._drainer.join(timeout_s)  # ends at EOF, now that the broker is gone
+            self._drainer = None
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Mosquitto:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def require_mosquitto() -> None:
+    require(MOSQUITTO is not None, "mosquitto is not installed (apt-get install mosquitto)")
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A broker shared by the session: 127.0.0.1, a free port, persistence off."""
+    require_mosquitto()
+    with Mosquitto(tmp_path_factory.mktemp("mosquitto")) as broker:
+        yield broker

@@ -1,0 +1,129 @@
+"""Store and forward against a real Mosquitto: delivery, outages, missing receiver, odd acks."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.broker import Mosquitto, require_mosquitto
+from tests.uplink.receiver import TestReceiver
+from uplink.batch import Signer
+from uplink.buffer import Buffer
+from uplink.forwarder import Forwarder
+from uplink.publisher import LinkState, MqttPublisher, MqttSettings
+from uplink.testing import sample_findings
+
+pytestmark = pytest.mark.broker
+
+SIGNER = Signer.from_seed(bytes(range(32)))
+EPOCH = 7
+
+
+class Sensor:
+    """Buffer + MqttPublisher + Forwarder, as the daemon wires them, on loopback."""
+
+    def __init__(self, directory: Path, broker: Mosquitto, *, ack_timeout_s: float = 5.0) -> None:
+        self.sensor_id = f"pi-{uuid.uuid4().hex[:8]}"
+        self.buffer = Buffer(
+            directory, SIGNER, sensor_id=self.sensor_id, epoch=EPOCH, seal_items=10
+        )
+        settings = MqttSettings(host=broker.host, port=broker.port, site="branch-1",
+                                sensor_id=self.sensor_id, tls=False, keepalive_s=5,
+                                retry_min_s=0.05, retry_max_s=0.5)  # fmt: skip
+        self.publisher = MqttPublisher(settings)
+        self.forwarder = Forwarder(self.buffer, self.publisher, sensor_id=self.sensor_id,
+                                   key_id=SIGNER.key_id, epoch=EPOCH, tick_s=0.05,
+                                   ack_timeout_s=ack_timeout_s)  # fmt: skip
+        self.changed = threading.Condition()
+        on_ack = self.forwarder.on_ack
+
+        def watched_on_ack(payload: bytes) -> None:
+            on_ack(payload)
+            with self.changed:
+                self.changed.notify_all()
+
+        self.forwarder.on_ack = watched_on_ack  # type: ignore[method-assign]
+
+    @property
+    def keys(self) -> dict[str, bytes]:
+        return {self.sensor_id: SIGNER.public_key_bytes}
+
+    def wait_drained(self, timeout_s: float = 30.0) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: not self.buffer.sealed(), timeout_s)
+
+    def __enter__(self) -> Sensor:
+        self.forwarder.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.forwarder.stop()
+        self.buffer.close()
+
+
+@pytest.fixture
+def sensor(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Sensor]:
+    with Sensor(tmp_path / "buffer", mosquitto) as s:
+        yield s
+
+
+def test_findings_reach_the_collector_and_leave_the_buffer_after_its_ack(
+    sensor: Sensor, mosquitto: Mosquitto
+) -> None:
+    with TestReceiver(mosquitto.host, mosquitto.port, sensor.keys) as receiver:
+        sensor.buffer.store_many(sample_findings(50))
+        assert sensor.wait_drained()
+        assert sorted(receiver.numbers()) == list(range(50))
+        assert len(receiver.numbers()) == 50
+        assert not receiver.rejected
+        assert sensor.forwarder.status().link is LinkState.CONNECTED
+
+
+def test_without_a_receiver_nothing_is_deleted(sensor: Sensor, mosquitto: Mosquitto) -> None:
+    with TestReceiver(mosquitto.host, mosquitto.port, sensor.keys, ack=False) as silent:
+        sensor.buffer.store_many(sample_findings(30))
+        assert silent.wait_until(lambda r: r.received >= 3)
+        assert sensor.buffer.sealed() == [0, 1, 2]
+        assert sensor.forwarder.counters["acked"] == 0
+
+
+def test_duplicate_and_unknown_acks_are_harmless(sensor: Sensor, mosquitto: Mosquitto) -> None:
+    with TestReceiver(mosquitto.host, mosquitto.port, sensor.keys, ack_copies=2,
+                      extra_ack_seqs=(999,)) as receiver:  # fmt: skip
+        sensor.buffer.store_many(sample_findings(30))
+        assert sensor.wait_drained()
+        with sensor.changed:
+            # per batch: the second copy of its ack, and two copies of an ack for seq 999
+            assert sensor.changed.wait_for(
+                lambda: sensor.forwarder.counters["ignored_acks"] >= 9, 30.0
+            )
+        assert sorted(receiver.numbers()) == list(range(30))
+        assert sensor.forwarder.counters["acked"] == 3
+
+
+def test_broker_restart_mid_stream_delivers_every_finding_exactly_once(tmp_path: Path) -> None:
+    require_mosquitto()
+    with (
+        Mosquitto(_mkdir(tmp_path / "broker")) as broker,
+        Sensor(tmp_path / "buffer", broker) as sensor,
+        TestReceiver(broker.host, broker.port, sensor.keys) as receiver,
+    ):
+        sensor.buffer.store_many(sample_findings(40))
+        assert sensor.wait_drained()
+        broker.stop()
+        sensor.buffer.store_many(sample_findings(40, start=40))  # buffered while down
+        assert sensor.buffer.sealed() == [4, 5, 6, 7]
+        broker.start()
+        assert sensor.wait_drained(60.0)
+        assert receiver.wait_until(lambda r: len(r.numbers()) >= 80)
+        assert sorted(receiver.numbers()) == list(range(80))
+        assert sensor.publisher.counters["connects"] >= 2
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path
