@@ -47,3 +47,7 @@ def no_thread_leak() -> Iterator[None]:
         t.join(timeout=5.0)
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"test left threads running: {still}"
+
+
+# The real Mosquitto broker fixture (tests/broker.py), for the uplink and collector tests.
+from tests.broker import mosquitto  # noqa: E402, F401
