@@ -198,6 +198,8 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
     if state is None:
         if not payload.startswith(b"RFB "):
             return []
+        if frame.dst_port in TCP_PORTS and frame.src_port not in TCP_PORTS:
+            return []  # the client's version: the server's was missed, so was the start
         _parse_version(payload[:12])  # a server's first message, or it is not RFB
         state = ctx.flows.get(key)
         assert state is not None  # create=True always returns a dict
