@@ -26,6 +26,8 @@ COMMANDS = (
     "firmware.provision",
     "firmware.explain",
     "firmware.evaluate",
+    "firmware.firstboot",
+    "firmware.statuscmd",
 )
 
 
