@@ -83,7 +83,7 @@ def test_pcap_replay_reaches_the_uplink_and_exits_when_done(tmp_path: Path) -> N
     assert [u.mac for u in upserts] == [MAC]
     assert "BRN001BA9123456" in upserts[0].fields["names"]
     assert any(isinstance(i, HealthItem) for i in uplink.items)
-    status, problem = read_status(tmp_path)
+    status, _ = read_status(tmp_path)
     assert status is not None and status["state"] == "stopped"
     assert status["counters"]["packets"] == 3
 
