@@ -68,6 +68,7 @@ class Sensor:
     seq: int = 0
     prev_hash: bytes = GENESIS_HASH
     clock_synced: bool = True
+    created_at: float = NOW
 
     @property
     def topic(self) -> str:
@@ -85,7 +86,7 @@ class Sensor:
             "epoch": self.epoch,
             "seq": self.seq,
             "prev_hash": self.prev_hash,
-            "created_at_ms": int(NOW * 1000),
+            "created_at_ms": int(self.created_at * 1000),
             "mono_ms": 1000 + self.seq,
             "boot_id": BOOT_ID,
             "clock_synced": self.clock_synced,
