@@ -143,11 +143,12 @@ def _request(frame: Frame, payload: bytes, ctx: ExtractContext) -> list[Observat
 
 def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
     """An observation for a segment that starts an HTTP request or response; [] otherwise."""
-    if not frame.is_tcp or frame.payload_offset >= len(frame.data):
+    data, off = frame.data, frame.payload_offset
+    if not frame.is_tcp or off >= len(data):
         return []
-    payload = frame.payload
-    if payload.startswith(b"HTTP/"):
-        return [_response(frame, payload, ctx)]
-    if is_request_start(payload):
-        return _request(frame, payload, ctx)
+    # Cheap test on the first bytes before copying anything: most segments are bodies.
+    if data.startswith(b"HTTP/", off):
+        return [_response(frame, data[off : off + HEAD_MAX_BYTES + 4], ctx)]
+    if is_request_start(data[off : off + 12]):
+        return _request(frame, data[off : off + HEAD_MAX_BYTES + 4], ctx)
     return []

@@ -237,11 +237,12 @@ def _flow_key(frame: Frame) -> tuple[object, ...]:
 
 def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
     """An observation per ClientHello, once the whole record is seen (or the stream breaks)."""
-    if not frame.is_tcp or frame.payload_offset >= len(frame.data):
+    data, off = frame.data, frame.payload_offset
+    if not frame.is_tcp or off >= len(data):
         return []
-    payload = frame.payload
     key = _flow_key(frame)
-    if _is_hello_start(payload):
+    if _is_hello_start(data[off : off + 6]):
+        payload = frame.payload
         ctx.flows.drop(key)
         need = 5 + _U16.unpack_from(payload, 3)[0]
         if len(payload) >= need or frame.tcp_seq is None or need > RECORD_MAX_BYTES:
@@ -252,7 +253,8 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
         return []
     state = ctx.flows.get(key, create=False)
     if state is None:
-        return []
+        return []  # application data: the common case, no copy made
+    payload = frame.payload
     buf: bytes = state["buf"]
     if frame.tcp_seq != state["next_seq"]:  # lost or reordered: report what was read
         ctx.flows.drop(key)
