@@ -28,6 +28,7 @@ COMMANDS = (
     "firmware.evaluate",
     "firmware.firstboot",
     "firmware.statuscmd",
+    "firmware.run",
 )
 
 

@@ -103,6 +103,7 @@ class UplinkConfig:
     username: str = ""
     password_file: str = ""
     signing_key_file: str = ""
+    collector_key_file: str = ""
     batch_max_items: int = 500
     batch_seal_bytes: int = 192 * 1024
     batch_seal_interval_s: float = 120.0

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from capture.errors import CaptureError
+from capture.errors import CaptureError, CaptureFileError
 from capture.pipeline import Pipeline
 from capture.sniffer import LiveSource, RawPacket, open_capture
 from firmware.config import Config
@@ -128,6 +128,7 @@ class Daemon:
             config.capture.interface, config.sensor.state_dir, clock=clock
         )
         self.live: LiveSource | None = None
+        self.capture_error: CaptureFileError | None = None
         self.state = State.BOOTING
         self.started_at = clock()
         self._lock = threading.Lock()  # guards the stats snapshot shared with the main thread
@@ -154,6 +155,21 @@ class Daemon:
         yield from self.live
 
     def capture_worker(self, stop: threading.Event, beat: Callable[[], None]) -> None:
+        try:
+            self._capture(stop, beat)
+        except CaptureFileError as exc:
+            # A damaged file ends the replay; what was read before it is kept and exported.
+            log.error("capture file: %s", exc)
+            self.capture_error = exc
+        if self.pcap is None:
+            if not stop.is_set():
+                raise CaptureError("live capture ended unexpectedly")  # the supervisor restarts it
+            return
+        self.capture_done.set()
+        while not stop.wait(1.0):  # the file is consumed; stay alive for the watchdog gate
+            beat()
+
+    def _capture(self, stop: threading.Event, beat: Callable[[], None]) -> None:
         first: float | None = None
         started = self._clock()
         for packet in self._packets():
@@ -179,13 +195,6 @@ class Daemon:
                     break
                 except queue.Full:
                     beat()
-        if self.pcap is None:
-            if not stop.is_set():
-                raise CaptureError("live capture ended unexpectedly")  # the supervisor restarts it
-            return
-        self.capture_done.set()
-        while not stop.wait(1.0):  # the file is consumed; stay alive for the watchdog gate
-            beat()
 
     def pipeline_worker(self, stop: threading.Event, beat: Callable[[], None]) -> None:
         last_export = self._clock()
