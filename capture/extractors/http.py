@@ -150,5 +150,8 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
     if data.startswith(b"HTTP/", off):
         return [_response(frame, data[off : off + HEAD_MAX_BYTES + 4], ctx)]
     if is_request_start(data[off : off + 12]):
-        return _request(frame, data[off : off + HEAD_MAX_BYTES + 4], ctx)
+        head = data[off : off + HEAD_MAX_BYTES + 4]
+        if b"\n" not in head and len(head) < HEAD_MAX_BYTES:
+            return []  # a request line longer than this segment: its head is not here
+        return _request(frame, head, ctx)
     return []

@@ -158,6 +158,11 @@ def test_http_ignores_segments_that_do_not_start_a_message(payload: bytes) -> No
     assert http.extract(tcp_frame(payload, dport=80), ExtractContext()) == []
 
 
+def test_http_request_line_longer_than_its_segment_is_skipped_not_an_error() -> None:
+    frame = tcp_frame(b"GET /track?" + b"x" * 1400, dport=80)
+    assert http.extract(frame, ExtractContext()) == []
+
+
 def test_http_leaves_sip_requests_to_the_sip_extractor() -> None:
     frame = tcp_frame(b"OPTIONS sip:nm SIP/2.0\r\nVia: SIP/2.0/TCP nm\r\n\r\n", dport=5060)
     assert http.extract(frame, ExtractContext()) == []
