@@ -110,21 +110,24 @@ class AddressScan(Rule):
         count: int,
     ) -> None:
         frame = packet.frame
-        flow = str(flow_of(frame))
-        hosts = [str(h) for h in window.targets()]
-        evidence = {
-            "source_ip": frame.src_ip,
-            "source_mac": frame.src_mac,
-            "distinct_hosts_in_window": len(hosts),
-            "hosts": hosts[-_HOSTS_SHOWN:],
-            "probe": packet.probe,
-            "threshold": threshold,
-            "window_s": window_s,
-            "first_flow": flow,
-            "first_at": frame.at,
-            "last_flow": flow,
-            "last_at": frame.at,
-        }
+
+        def evidence() -> dict[str, object]:
+            flow = str(flow_of(frame))
+            hosts = [str(h) for h in window.targets()]
+            return {
+                "source_ip": frame.src_ip,
+                "source_mac": frame.src_mac,
+                "distinct_hosts_in_window": len(hosts),
+                "hosts": hosts[-_HOSTS_SHOWN:],
+                "probe": packet.probe,
+                "threshold": threshold,
+                "window_s": window_s,
+                "first_flow": flow,
+                "first_at": frame.at,
+                "last_flow": flow,
+                "last_at": frame.at,
+            }
+
         source = packet.src_key or str(frame.src_ip)
         self.store.alert(spec, source, [], frame.at, evidence, count=count)
 

@@ -73,20 +73,23 @@ class ArpScan(Rule):
             self._tallies.end(key)
             return
         count = self._tallies.update(key, arp.target_ip, asker.asked)
-        asked = [str(a) for a in asker.asked.targets()]
-        evidence = {
-            "source_mac": arp.sender_mac,
-            "source_ip": arp.sender_ip,
-            "distinct_addresses_in_window": distinct,
-            "addresses": asked[-_ADDRESSES_SHOWN:],
-            "requests": asker.requests,
-            "threshold": cfg.arp_scan_addresses,
-            "window_s": cfg.arp_scan_window_s,
-            "first_flow": f"arp {arp.sender_ip} -> {arp.target_ip}",
-            "first_at": frame.at,
-            "last_flow": f"arp {arp.sender_ip} -> {arp.target_ip}",
-            "last_at": frame.at,
-        }
+
+        def evidence() -> dict[str, object]:
+            asked = [str(a) for a in asker.asked.targets()]
+            return {
+                "source_mac": arp.sender_mac,
+                "source_ip": arp.sender_ip,
+                "distinct_addresses_in_window": distinct,
+                "addresses": asked[-_ADDRESSES_SHOWN:],
+                "requests": asker.requests,
+                "threshold": cfg.arp_scan_addresses,
+                "window_s": cfg.arp_scan_window_s,
+                "first_flow": f"arp {arp.sender_ip} -> {arp.target_ip}",
+                "first_at": frame.at,
+                "last_flow": f"arp {arp.sender_ip} -> {arp.target_ip}",
+                "last_at": frame.at,
+            }
+
         self.store.alert(SPEC, arp.sender_mac, [], frame.at, evidence, count=count)
 
     def tick(self, now: float) -> None:

@@ -63,21 +63,24 @@ class IcmpSweep(Rule):
             self._tallies.end((frame.vlan, src))
             return
         count = self._tallies.update((frame.vlan, src), dst, state.hosts)
-        flow = str(flow_of(frame))
-        hosts = [str(h) for h in state.hosts.targets()]
-        evidence = {
-            "source_ip": src,
-            "source_mac": frame.src_mac,
-            "distinct_hosts_in_window": distinct,
-            "hosts": hosts[-_HOSTS_SHOWN:],
-            "echo_requests": state.probes,
-            "threshold": cfg.icmp_sweep_hosts,
-            "window_s": cfg.icmp_sweep_window_s,
-            "first_flow": flow,
-            "first_at": frame.at,
-            "last_flow": flow,
-            "last_at": frame.at,
-        }
+
+        def evidence() -> dict[str, object]:
+            flow = str(flow_of(frame))
+            hosts = [str(h) for h in state.hosts.targets()]
+            return {
+                "source_ip": src,
+                "source_mac": frame.src_mac,
+                "distinct_hosts_in_window": distinct,
+                "hosts": hosts[-_HOSTS_SHOWN:],
+                "echo_requests": state.probes,
+                "threshold": cfg.icmp_sweep_hosts,
+                "window_s": cfg.icmp_sweep_window_s,
+                "first_flow": flow,
+                "first_at": frame.at,
+                "last_flow": flow,
+                "last_at": frame.at,
+            }
+
         self.store.alert(SPEC, packet.src_key or src, [], frame.at, evidence, count=count)
 
     def tick(self, now: float) -> None:

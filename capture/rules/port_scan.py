@@ -80,21 +80,26 @@ class PortScan(Rule):
             self._tallies.end(key)
             return
         count = self._tallies.update(key, target, pair.ports)
-        flow = str(flow_of(frame))
-        evidence = {
-            "source_ip": src,
-            "source_mac": frame.src_mac,
-            "target_ip": dst,
-            "distinct_ports_in_window": distinct,
-            "ports": sorted(port_name(t) for t in pair.ports.targets()[:_PORTS_SHOWN]),  # type: ignore[arg-type]
-            "probe_kinds": dict(pair.kinds),
-            "threshold": threshold,
-            "window_s": self.config.port_scan_window_s,
-            "first_flow": flow,
-            "first_at": frame.at,
-            "last_flow": flow,
-            "last_at": frame.at,
-        }
+        at = frame.at
+
+        def evidence() -> dict[str, object]:
+            flow = str(flow_of(frame))
+            ports = pair.ports.targets()[:_PORTS_SHOWN]
+            return {
+                "source_ip": src,
+                "source_mac": frame.src_mac,
+                "target_ip": dst,
+                "distinct_ports_in_window": len(pair.ports),
+                "ports": sorted(port_name(t) for t in ports),  # type: ignore[arg-type]
+                "probe_kinds": dict(pair.kinds),
+                "threshold": threshold,
+                "window_s": self.config.port_scan_window_s,
+                "first_flow": flow,
+                "first_at": at,
+                "last_flow": flow,
+                "last_at": at,
+            }
+
         source = packet.src_key or src
         targets = [packet.dst_key] if packet.dst_key is not None else []
         self.store.alert(SPEC, source, targets, frame.at, evidence, count=count)

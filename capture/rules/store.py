@@ -6,7 +6,7 @@ Input: alert and recommendation updates from the rules. Output: frozen Findings,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +31,15 @@ class _Record:
     evidence: dict[str, Any]
     dedup_key: str
     reported_at: float | None = None  # last_seen when it was last drained
+    # Evidence of the latest update, built only when the finding is read (alerts update on
+    # every probe; most updates are never reported).
+    pending: Callable[[], Mapping[str, Any]] | None = None
 
     def freeze(self) -> Finding:
+        if self.pending is not None:
+            latest = self.pending()
+            self.pending = None
+            self.evidence.update((k, v) for k, v in latest.items() if not k.startswith("first_"))
         return Finding(
             kind=self.kind,
             rule_id=self.rule_id,
@@ -93,12 +100,17 @@ class FindingStore:
         source: str,
         targets: Iterable[str],
         at: float,
-        evidence: Mapping[str, Any],
+        evidence: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
         *,
         count: int = 1,
         scope: str = "",
     ) -> None:
-        """Raise or update the alert of `spec` for `source` (and `scope`, e.g. a target)."""
+        """Raise or update the alert of `spec` for `source` (and `scope`, e.g. a target).
+
+        `evidence` may be a function building it: it is called only when the finding is
+        read, so per-probe updates stay cheap. Keys starting with "first_" keep the value of
+        the update that opened the alert.
+        """
         alert_scope = f"{spec.rule_id}|{source}|{scope}"
         key = self._open_alerts.get(alert_scope)
         record = self._records.get(key) if key is not None else None
@@ -108,9 +120,13 @@ class FindingStore:
             for target in targets:
                 if target not in record.devices and len(record.devices) < ALERT_DEVICES_MAX:
                     record.devices.append(target)
-            record.evidence.update(
-                (k, v) for k, v in evidence.items() if not k.startswith("first_")
-            )
+            if callable(evidence):
+                record.pending = evidence
+            else:
+                record.pending = None
+                record.evidence.update(
+                    (k, v) for k, v in evidence.items() if not k.startswith("first_")
+                )
             self._touch(record, changed=False)
             return
         if record is not None:
@@ -130,7 +146,7 @@ class FindingStore:
             count=count,
             attack_technique=spec.attack_technique,
             status=Status.ACTIVE,
-            evidence=dict(evidence),
+            evidence=dict(evidence() if callable(evidence) else evidence),
             dedup_key=f"{alert_scope}|{at:.3f}",
         )
         if self._add(new):
