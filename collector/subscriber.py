@@ -29,6 +29,10 @@ from uplink.errors import BrokerUnavailableError
 log = logging.getLogger(__name__)
 
 BATCH_FILTER = "branchwatch/+/+/batches"
+ENROL_FILTER = "branchwatch/+/+/enrol"
+
+# (topic, payload, received_at) -> (reply topic, reply) or None: enrol.Enrolment.handle
+EnrolmentHandler = Callable[[str, bytes, float], "tuple[str, bytes] | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +69,11 @@ class Subscriber:
         config: BrokerConfig,
         *,
         ack_signer: Signer | None = None,
+        enrolment: EnrolmentHandler | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.ingestor = ingestor
+        self._enrolment = enrolment
         self.config = config
         self._signer = ack_signer
         self._now = now
@@ -100,6 +106,13 @@ class Subscriber:
     @property
     def subscription(self) -> str:
         return f"$share/{self.config.group}/{BATCH_FILTER}"
+
+    @property
+    def subscriptions(self) -> list[str]:
+        subs = [self.subscription]
+        if self._enrolment is not None:
+            subs.append(f"$share/{self.config.group}/{ENROL_FILTER}")
+        return subs
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Connect, subscribe and start the ingest thread; raises BrokerUnavailableError."""
@@ -146,7 +159,7 @@ class Subscriber:
             return
         self._connected.set()
         log.info("connected to %s:%d", self.config.host, self.config.port)
-        client.subscribe(self.subscription, qos=1)
+        client.subscribe([(s, 1) for s in self.subscriptions])
 
     def _on_subscribe(
         self,
@@ -159,7 +172,7 @@ class Subscriber:
         if all(not rc.is_failure for rc in reason_codes):
             self._subscribed.set()
         else:
-            log.error("subscription %s refused: %s", self.subscription, reason_codes)
+            log.error("subscriptions %s refused: %s", self.subscriptions, reason_codes)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         item = _Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._now())
@@ -205,6 +218,17 @@ class Subscriber:
                     self._queue.task_done()
 
     def _process(self, group: list[_Message]) -> None:
+        batches = []
+        for message in group:
+            if message.topic.endswith("/batches") or self._enrolment is None:
+                batches.append(message)
+                continue
+            reply = self._enrolment(message.topic, message.payload, message.received_at)
+            if reply is not None:
+                self._client.publish(reply[0], reply[1], qos=1)
+            if message.qos > 0:
+                self._client.ack(message.mid, message.qos)
+        group = batches
         outcomes = self.ingestor.handle_many(
             [Received(m.topic, m.payload, m.received_at) for m in group]
         )

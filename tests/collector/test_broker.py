@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 import threading
 from collections.abc import Iterator
@@ -17,10 +19,13 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.ca import CertificateAuthority, cert_pem, key_pem, make_csr
+from collector.enrol import Enrolment, reply_topic
 from collector.ingest import Ingestor
 from collector.registry import add_sensor
 from collector.store import Store, open_store
@@ -219,3 +224,73 @@ def test_two_instances_share_the_subscription_and_ingest_reordered_batches_once(
     for s in stores:
         s.close()
     drop_schema(schema)
+
+
+def test_headless_enrolment_burns_the_token_signs_the_csr_and_the_sensor_then_delivers(
+    tls_broker: TlsBroker, tmp_path: Path
+) -> None:
+    store = open_store(str(tmp_path / "c.db"))
+    sim = SensorSimulator("pi-new", "branch-9", created_at_ms=int(NOW * 1000))
+    token = add_sensor(store, sim.site, sim.sensor_id, now=NOW)
+    assert token is not None
+    ca, cert, key = tls_broker.identity("collector.main")
+    enrolment = Enrolment(store, tls_broker.ca)
+    sub = Subscriber(
+        Ingestor(store),
+        BrokerConfig(host="127.0.0.1", port=tls_broker.broker.port, group="g", client_id="collector-1",
+                     ca_file=str(ca), cert_file=str(cert), key_file=str(key)),
+        enrolment=enrolment.handle,
+        now=lambda: NOW + 60,
+    )  # fmt: skip
+    replies: list[dict[str, Any]] = []
+    got = threading.Condition()
+
+    def on_reply(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with got:
+            replies.append(json.loads(msg.payload))
+            got.notify_all()
+
+    tls_key = ec.generate_private_key(ec.SECP256R1())
+    request = {
+        "token": token,
+        "public_key": base64.b64encode(sim.public_key_bytes).decode(),  # as provision writes it
+        "csr": make_csr("pi-new", tls_key).decode(),
+    }
+    sub.start()
+    bootstrap = _client("pi-new-enrol", tls_broker.broker, tls_broker.identity(sim.sensor_id))
+    try:
+        subscribed = threading.Event()
+        bootstrap.on_subscribe = lambda *a: subscribed.set()
+        bootstrap.on_message = on_reply
+        bootstrap.subscribe(reply_topic(sim.site, sim.sensor_id), qos=1)
+        assert subscribed.wait(WAIT_S)
+        enrol_topic = sim.topic(TopicKind.ENROL)
+        bootstrap.publish(enrol_topic, json.dumps(request).encode(), qos=1)
+        with got:
+            assert got.wait_for(lambda: len(replies) == 1, WAIT_S)
+        bootstrap.publish(enrol_topic, json.dumps(request).encode(), qos=1)  # token reuse
+        with got:
+            assert got.wait_for(lambda: len(replies) == 2, WAIT_S)
+    finally:
+        _close(bootstrap)
+    first, second = replies
+    assert (first["status"], first["key_id"]) == ("enrolled", sim.key_id)
+    assert second["status"] == "refused"
+    issued = x509.load_pem_x509_certificate(first["certificate"].encode())
+    assert issued.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "pi-new"
+    # The sensor now connects with its own key and certificate and delivers a batch.
+    (tmp_path / "pi-new.crt").write_text(first["certificate"])
+    (tmp_path / "pi-new.tls.key").write_bytes(key_pem(tls_key))
+    sensor = _client(
+        "pi-new", tls_broker.broker, (ca, tmp_path / "pi-new.crt", tmp_path / "pi-new.tls.key")
+    )
+    acks = AckCollector(sensor, sim.topic(TopicKind.ACKS))
+    try:
+        acks.subscribe()
+        sensor.publish(sim.topic(), sim.next_batch(findings=2), qos=1)
+        (ack,) = acks.wait_for(1)
+        assert ack.status is AckStatus.ACCEPTED
+    finally:
+        _close(sensor)
+        sub.stop()
+        store.close()
