@@ -1,7 +1,9 @@
 """branchwatch-collector: the collector's command line.
 
     serve                       subscribe (shared subscription), ingest, ack
-    sensors add SITE ID [--pubkey HEX] | list | revoke ID [--key KEYID] | rotate ID --pubkey HEX
+    ca init DIR                 create the CA, the broker's and a collector's key and certificate
+    sensors add SITE ID [--pubkey KEY] [--bundle DIR --ca-dir DIR]
+    sensors list | revoke ID [--key KEYID] | rotate ID --pubkey KEY   (KEY: hex or base64)
     cve import FILE...          NVD CVE JSON 2.0 pages or per-CVE files, then re-match
     query "SQL" [--json]        read-only hunting query
     command SENSOR enable|disable|device-cap N|resend-inventory
@@ -20,9 +22,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
+from collector.ca import CertificateAuthority, cert_pem
 from collector.commands import issue_command
 from collector.cve import CpeMap, import_records, read_records, rematch
+from collector.enrol import Enrolment, parse_public_key
 from collector.errors import CollectorError
 from collector.ingest import IngestConfig, Ingestor
 from collector.queries import format_json, format_table, run_query
@@ -47,13 +52,22 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--batch-max", type=int, default=200)
     serve.add_argument("--retention-days", type=float, default=90.0)
     serve.add_argument("--ack-key", default=None, help="collector Ed25519 key file (signs acks)")
+    serve.add_argument("--ca-dir", default=None, help="CA directory (enables enrolment)")
+
+    ca = sub.add_parser("ca").add_subparsers(dest="action", required=True)
+    ca_init = ca.add_parser("init")
+    ca_init.add_argument("dir")
+    ca_init.add_argument("--broker-name", default="localhost")
+    ca_init.add_argument("--collector-name", default="collector.main")
 
     sensors = sub.add_parser("sensors").add_subparsers(dest="action", required=True)
     add = sensors.add_parser("add")
     add.add_argument("site")
     add.add_argument("sensor_id")
-    add.add_argument("--pubkey", default=None, help="Ed25519 public key, 64 hex digits")
+    add.add_argument("--pubkey", default=None, help="Ed25519 public key, hex or base64")
     add.add_argument("--token-days", type=float, default=7.0)
+    add.add_argument("--bundle", default=None, help="write token, CA and enrolment identity here")
+    add.add_argument("--ca-dir", default=None)
     sensors.add_parser("list")
     rev = sensors.add_parser("revoke")
     rev.add_argument("sensor_id")
@@ -124,6 +138,8 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
     now = time.time()
     if args.cmd == "sensors":
         return _sensors(args, store, now)
+    if args.cmd == "ca":
+        return _ca_init(Path(args.dir), args.broker_name, args.collector_name)
     if args.cmd == "cve":
         total = sum(import_records(store, read_records(f)) for f in args.files)
         matched = rematch(store, CpeMap.load(args.cpe_map))
@@ -140,11 +156,16 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
 
 def _sensors(args: argparse.Namespace, store: Store, now: float) -> int:
     if args.action == "add":
-        key = bytes.fromhex(args.pubkey) if args.pubkey else None
+        key = parse_public_key(args.pubkey) if args.pubkey else None
+        if args.bundle and not args.ca_dir:
+            print("error: --bundle needs --ca-dir", file=sys.stderr)
+            return 2
         token = add_sensor(
             store, args.site, args.sensor_id, now=now, public_key=key,
             token_ttl_s=args.token_days * 86_400,
         )  # fmt: skip
+        if token and args.bundle:
+            _write_bundle(Path(args.bundle), Path(args.ca_dir), args.sensor_id, token)
         print(token if token else f"sensor {args.sensor_id} enrolled with its public key")
     elif args.action == "list":
         for s in list_sensors(store):
@@ -160,11 +181,40 @@ def _sensors(args: argparse.Namespace, store: Store, now: float) -> int:
         revoke(store, args.sensor_id, now=now, key_id=args.key)
     elif args.action == "rotate":
         key_id = rotate_key(
-            store, args.sensor_id, bytes.fromhex(args.pubkey), now=now,
+            store, args.sensor_id, parse_public_key(args.pubkey), now=now,
             overlap_s=args.overlap_days * 86_400,
         )  # fmt: skip
         print(key_id)
     return 0
+
+
+def _ca_init(directory: Path, broker_name: str, collector_name: str) -> int:
+    directory.mkdir(parents=True, exist_ok=True)
+    if (directory / "ca.key").exists():
+        print(f"error: {directory}/ca.key exists", file=sys.stderr)
+        return 1
+    ca = CertificateAuthority.create()
+    ca.save(directory / "ca.key", directory / "ca.pem")
+    for name, stem, server in ((broker_name, "broker", True), (collector_name, "collector", False)):
+        key, cert = ca.issue(name, server=server)
+        (directory / f"{stem}.key").write_bytes(key)
+        (directory / f"{stem}.key").chmod(0o600)
+        (directory / f"{stem}.pem").write_bytes(cert)
+    print(f"CA, broker ({broker_name}) and collector ({collector_name}) identities in {directory}")
+    return 0
+
+
+def _write_bundle(bundle: Path, ca_dir: Path, sensor_id: str, token: str) -> None:
+    """The site bundle's enrolment part: token, CA, and an enrolment identity (CN = sensor id)."""
+    ca = CertificateAuthority.load(ca_dir / "ca.key", ca_dir / "ca.pem")
+    key, cert = ca.issue(sensor_id, days=8)
+    bundle.mkdir(parents=True, exist_ok=True)
+    (bundle / "token").write_text(token + "\n")
+    (bundle / "token").chmod(0o600)
+    (bundle / "ca.pem").write_bytes(cert_pem(ca.cert))
+    (bundle / "enrol.key").write_bytes(key)
+    (bundle / "enrol.key").chmod(0o600)
+    (bundle / "enrol.pem").write_bytes(cert)
 
 
 def _command(args: argparse.Namespace, store: Store, now: float) -> int:
@@ -206,10 +256,16 @@ def _serve(args: argparse.Namespace, store: Store) -> int:
         on_devices_changed=lambda ids: rematch(store, cpe_map, device_ids=ids),
     )
     signer = Signer.load(args.ack_key) if args.ack_key else None
+    enrolment = None
+    if args.ca_dir:
+        ca_dir = Path(args.ca_dir)
+        ca = CertificateAuthority.load(ca_dir / "ca.key", ca_dir / "ca.pem")
+        enrolment = Enrolment(store, ca).handle
     sub = Subscriber(
         ingestor,
         _broker_config(args, group=args.group, batch_max=args.batch_max),  # type: ignore[arg-type]
         ack_signer=signer,
+        enrolment=enrolment,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

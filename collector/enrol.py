@@ -36,7 +36,8 @@ def reply_topic(site: str, sensor_id: str) -> str:
     return topic(site, sensor_id, TopicKind.ENROL) + REPLY_SUFFIX
 
 
-def _public_key(value: object) -> bytes:
+def parse_public_key(value: object) -> bytes:
+    """A raw 32-byte Ed25519 public key from hex (64 digits) or base64 text."""
     if not isinstance(value, str):
         raise RegistryError("public_key must be a string")
     try:
@@ -87,7 +88,7 @@ class Enrolment:
         token, csr = request["token"], request["csr"]
         if not isinstance(token, str) or not isinstance(csr, str):
             raise RegistryError("token and csr must be strings")
-        public_key = _public_key(request["public_key"])
+        public_key = parse_public_key(request["public_key"])
         certificate = self.ca.sign_csr(csr.encode(), sensor_id)  # checks the CSR first
         key_id = redeem_token(self.store, site, sensor_id, token, public_key, now=now)
         return {

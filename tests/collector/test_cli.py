@@ -1,0 +1,149 @@
+"""branchwatch-collector through main(argv): sensors, ca, cve import, query, command."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from paho.mqtt.enums import CallbackAPIVersion
+
+from collector.__main__ import main
+from tests.broker import Mosquitto
+from uplink.batch import CommandName, Signer, verify_command
+
+NVD = Path(__file__).resolve().parent.parent / "fixtures" / "nvd"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> list[str]:
+    return ["--db", f"sqlite:///{tmp_path / 'c.db'}"]
+
+
+def test_sensors_add_list_rotate_revoke(db: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*db, "sensors", "add", "branch-1", "pi-1"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert len(token) >= 40  # 32 random bytes, url-safe base64
+    key = Signer.generate()
+    b64 = base64.b64encode(key.public_key_bytes).decode()  # as `branchwatch provision` prints it
+    assert main([*db, "sensors", "add", "branch-1", "pi-2", "--pubkey", b64]) == 0
+    assert (
+        main(
+            [*db, "sensors", "rotate", "pi-2", "--pubkey", Signer.generate().public_key_bytes.hex()]
+        )
+        == 0
+    )
+    assert main([*db, "sensors", "revoke", "pi-1"]) == 0
+    capsys.readouterr()
+    assert main([*db, "sensors", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[:3] for line in lines] == [
+        ["branch-1", "pi-1", "revoked"], ["branch-1", "pi-2", "active"],
+    ]  # fmt: skip
+    assert key.key_id in lines[1]
+    assert main([*db, "sensors", "add", "branch-1", "pi-2"]) == 1  # already registered
+
+
+def test_ca_init_and_bundle_with_an_enrolment_identity_for_the_sensor(
+    db: list[str], tmp_path: Path
+) -> None:
+    assert main([*db, "ca", "init", str(tmp_path / "ca")]) == 0
+    bundle = tmp_path / "bundle"
+    assert (
+        main(
+            [
+                *db,
+                "sensors",
+                "add",
+                "branch-1",
+                "pi-9",
+                "--bundle",
+                str(bundle),
+                "--ca-dir",
+                str(tmp_path / "ca"),
+            ]
+        )
+        == 0
+    )
+    cert = x509.load_pem_x509_certificate((bundle / "enrol.pem").read_bytes())
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "pi-9"
+    assert (bundle / "token").stat().st_mode & 0o077 == 0
+    assert main([*db, "ca", "init", str(tmp_path / "ca")]) == 1  # never overwrites a CA
+
+
+def test_cve_import_then_query_json(db: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*db, "cve", "import", str(NVD / "CVE-2021-36260.json")]) == 0
+    assert "imported 1 CVE records" in capsys.readouterr().out
+    assert main([*db, "query", 'SELECT "CveId", "IsKnownExploited" FROM "Cves"', "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"CveId": "CVE-2021-36260", "IsKnownExploited": 1}
+    ]
+    assert main([*db, "query", 'DELETE FROM "Cves"']) == 1
+
+
+@pytest.mark.broker
+def test_command_is_signed_with_an_increasing_counter(
+    db: list[str], tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    collector_key = Signer.generate()
+    (tmp_path / "collector.key").write_bytes(collector_key.seed())
+    assert (
+        main(
+            [
+                *db,
+                "sensors",
+                "add",
+                "branch-1",
+                "pi-1",
+                "--pubkey",
+                Signer.generate().public_key_bytes.hex(),
+            ]
+        )
+        == 0
+    )
+    frames: list[bytes] = []
+    got = threading.Condition()
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_subscribe = lambda *a: subscribed.set()
+
+    def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
+        with got:
+            frames.append(bytes(msg.payload))
+            got.notify_all()
+
+    client.on_message = on_message
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+    try:
+        client.subscribe("branchwatch/branch-1/pi-1/commands", qos=1)
+        assert subscribed.wait(10)
+        broker = [
+            "--broker",
+            f"{mosquitto.host}:{mosquitto.port}",
+            "--key",
+            str(tmp_path / "collector.key"),
+        ]
+        assert main([*db, "command", "pi-1", "device-cap", "50", *broker]) == 0
+        assert main([*db, "command", "pi-1", "disable", *broker]) == 0
+        assert main([*db, "command", "pi-1", "device-cap", *broker]) == 2  # N missing
+        with got:
+            assert got.wait_for(lambda: len(frames) == 2, 10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    first = verify_command(frames[0], collector_key.public_key, sensor_id="pi-1", last_counter=0)
+    second = verify_command(
+        frames[1], collector_key.public_key, sensor_id="pi-1", last_counter=first.counter
+    )
+    assert (first.name, dict(first.args), second.name) == (
+        CommandName.DEVICE_CAP,
+        {"max_devices": 50},
+        CommandName.DISABLE,
+    )
+    assert second.counter == first.counter + 1
