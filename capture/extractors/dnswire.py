@@ -98,20 +98,33 @@ def dotted(name: Name) -> str:
     return ".".join(name)
 
 
-def read_name(data: bytes, offset: int) -> tuple[Name, int]:
+def read_name(data: bytes, offset: int, cache: dict[int, Name] | None = None) -> tuple[Name, int]:
     """Read the name at `offset`. Returns (labels, offset just past the name in place).
+
+    `cache` (one per message) maps label offsets to the name read from there, so suffixes
+    shared through compression pointers are decoded once per message.
 
     Raises:
         DecodeError: truncated name, bad label type, a pointer that does not point
             backwards, too many pointers, or a name over 255 octets.
     """
     labels: list[str] = []
+    starts: list[int] = []
+    suffix: Name = ()
     total = 0
     end = -1  # where the name ends in place, set at the first pointer
     pos = offset
     jumps = 0
     size = len(data)
     while True:
+        if cache is not None and pos in cache:
+            suffix = cache[pos]
+            total += sum(len(label) + 1 for label in suffix)
+            if total > MAX_NAME_LEN:
+                raise DecodeError("dns_name_too_long")
+            if end < 0:
+                end = _skip_name(data, pos)
+            break
         if pos >= size:
             raise DecodeError("dns_name_truncated")
         length = data[pos]
@@ -141,12 +154,24 @@ def read_name(data: bytes, offset: int) -> tuple[Name, int]:
         total += length + 1
         if total > MAX_NAME_LEN:
             raise DecodeError("dns_name_too_long")
+        starts.append(start - 1)
         labels.append(data[start:pos].decode("utf-8", "replace"))
-    return tuple(labels), (end if end >= 0 else pos)
+    name = tuple(labels) + suffix
+    if cache is not None:
+        for i, label_at in enumerate(starts):
+            cache[label_at] = name[i:]
+    return name, (end if end >= 0 else pos)
 
 
-def _read_question(data: bytes, offset: int) -> tuple[Question, int]:
-    name, offset = read_name(data, offset)
+def _skip_name(data: bytes, pos: int) -> int:
+    """Offset just past the in-place part of a name already read (labels up to a pointer or 0)."""
+    while data[pos] and data[pos] & 0xC0 != 0xC0:
+        pos += 1 + data[pos]
+    return pos + (1 if data[pos] == 0 else 2)
+
+
+def _read_question(data: bytes, offset: int, cache: dict[int, Name]) -> tuple[Question, int]:
+    name, offset = read_name(data, offset, cache)
     if offset + 4 > len(data):
         raise DecodeError("dns_question_truncated")
     qtype, qclass = _QUESTION_FIXED.unpack_from(data, offset)
@@ -166,8 +191,10 @@ def _read_txt(rdata: bytes) -> tuple[bytes, ...]:
     return tuple(strings)
 
 
-def _read_record(data: bytes, offset: int, section: str) -> tuple[Record, int]:
-    name, offset = read_name(data, offset)
+def _read_record(
+    data: bytes, offset: int, section: str, cache: dict[int, Name]
+) -> tuple[Record, int]:
+    name, offset = read_name(data, offset, cache)
     if offset + 10 > len(data):
         raise DecodeError("dns_record_truncated")
     rtype, rclass, ttl, rdlength = _RR_FIXED.unpack_from(data, offset)
@@ -185,12 +212,12 @@ def _read_record(data: bytes, offset: int, section: str) -> tuple[Record, int]:
     elif rtype == TYPE_AAAA and rdlength == 16:
         address = socket.inet_ntop(socket.AF_INET6, rdata)
     elif rtype in (TYPE_PTR, TYPE_CNAME, TYPE_NS):
-        target, _ = read_name(data, start)  # names in rdata may point anywhere before
+        target, _ = read_name(data, start, cache)  # names in rdata may point anywhere before
     elif rtype == TYPE_SRV:
         if rdlength < 7:
             raise DecodeError("dns_srv_truncated")
         priority, weight, port = _SRV_FIXED.unpack_from(data, start)
-        srv = Srv(priority, weight, port, read_name(data, start + 6)[0])
+        srv = Srv(priority, weight, port, read_name(data, start + 6, cache)[0])
     elif rtype == TYPE_TXT:
         txt = _read_txt(rdata)
     record = Record(section, name, rtype, rclass & 0x7FFF, ttl, rdata, address, target, srv, txt)
@@ -213,14 +240,15 @@ def parse_message(data: bytes, max_records: int = MAX_RECORDS) -> Message:
     records: list[Record] = []
     budget = max_records
     error: str | None = None
+    cache: dict[int, Name] = {}
     try:
         for _ in range(min(qd, budget)):
-            question, offset = _read_question(data, offset)
+            question, offset = _read_question(data, offset, cache)
             questions.append(question)
         budget -= len(questions)
         for section, count in (("an", an), ("ns", ns), ("ar", ar)):
             for _ in range(min(count, budget)):
-                record, offset = _read_record(data, offset, section)
+                record, offset = _read_record(data, offset, section, cache)
                 records.append(record)
                 budget -= 1
     except DecodeError as exc:
