@@ -11,10 +11,14 @@ is a manager sending requests with many distinct communities that get no answer.
 counted when a request carries it and removed when the agent answers with it; the alert fires
 when the distinct unanswered communities from one manager to one agent reach the threshold.
 authenticationFailure traps are not used: the extractor does not report the trap OID.
+
+Telnet and VNC failures count once per session (client port): the extractors report a
+session's failure flag, not each attempt, and repeat it on later observations of the session.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from capture.device import DeviceRecord
@@ -26,6 +30,7 @@ from capture.rules.store import AlertSpec, FindingStore
 from capture.rules.windows import DistinctWindow, FailureWindow, SourceTable
 from firmware.config import DetectConfig
 
+_SESSIONS_KEPT = 32
 SPEC = AlertSpec(
     rule_id="password-guessing",
     title="Password guessing",
@@ -42,7 +47,9 @@ class _Attempts:
     alerting: bool = False
     first_at: float = 0.0
     first_flow: str = ""
-    services: set[str] = field(default_factory=set)
+    # Client ports of the sessions already counted: the extractors repeat a session's
+    # auth_failed flag on later observations of it (text growth, FIN), one failure per session.
+    sessions: deque[int | None] = field(default_factory=lambda: deque(maxlen=_SESSIONS_KEPT))
 
 
 class PasswordGuessing(Rule):
@@ -70,6 +77,9 @@ class PasswordGuessing(Rule):
         if flow is None or flow.src_ip is None or flow.dst_ip is None:
             return
         attempts = self._attempts(obs.vlan, flow.dst_ip, flow.src_ip, service, obs)
+        if flow.dst_port in attempts.sessions:
+            return
+        attempts.sessions.append(flow.dst_port)
         attempts.total += 1
         if attempts.failures.add(obs.at):
             self._raise(

@@ -367,3 +367,10 @@ def test_sources_beyond_the_tracked_maximum_are_dropped_and_counted(
     engine.tick(2.0)
     assert engine.counters["dropped[port_scan_pairs]"] == 24
     assert engine.counters["dropped[address_scan_sources]"] == 24
+
+
+def test_a_session_repeating_its_failure_flag_counts_once(make_engine: EngineFactory) -> None:
+    engine = make_engine()
+    for i in range(30):  # three sessions, ten observations each (text growth, FIN)
+        engine.on_observation(_telnet_failure(1.0 + i, 50000 + i // 10), None)  # type: ignore[arg-type]
+    assert _alerts(engine, "password-guessing") == []
