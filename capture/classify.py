@@ -15,7 +15,8 @@ How a field is decided (deterministic, precision first):
 - below `classify.min_confidence` the field abstains (stays null: "unclassified").
 
 No flapping: a classified field changes only when the new value's confidence beats the old
-one by `classify.change_margin`; it is never unset (a DHCP renewal without a hostname, an
+one by `classify.change_margin`, or when it refines it (os "Android" -> "Android 13"); it is
+never unset (a DHCP renewal without a hostname, an
 evicted fact or a quiet week cannot unclassify a device). Every change is a FieldChange.
 
 Scanners are not devices of the kinds they probe: only announcer/server-role evidence of
@@ -66,6 +67,7 @@ _DHCP_IDENTITY = frozenset(
 _NAME_FACTS = (("dhcp", "hostname"), ("dhcp", "fqdn"), ("mdns", "hostnames"), ("dhcpv6", "fqdn"))
 _ALNUM = re.compile(r"[^0-9a-z]+")
 _CONFLICT_FIELDS = frozenset({"type", "vendor"})
+_REFINING_FIELDS = frozenset({"model", "firmware", "os"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +165,24 @@ class Classifier:
             groups.setdefault(_value_key(name, value), []).append(claim)
         if not groups:
             return FieldValue(None, 0.0, [])
-        scored = sorted(((_score(g), k) for k, g in groups.items()), key=lambda s: (-s[0], s[1]))
+        if name in _REFINING_FIELDS:
+            # "Android" supports "Android 13": a general value backs the specific ones it
+            # prefixes, so the most specific consistent answer wins.
+            for key in list(groups):
+                general = [
+                    c for k, g in groups.items() if k != key and key.startswith(k) for c in g
+                ]
+                groups[key] = groups[key] + general
+        scored = sorted(
+            ((_score(g), k) for k, g in groups.items()), key=lambda s: (-s[0], -len(s[1]), s[1])
+        )
         best_score, best_key = scored[0]
         confidence = best_score
         if name in _CONFLICT_FIELDS and len(scored) > 1:
             confidence = best_score * _share(best_score, scored[1][0]) ** 2
         best = groups[best_key]
-        shown = max(best, key=lambda c: (c.weight, len(c.value), c.value)).value
+        own = [c for c in best if _value_key(name, c.value) == best_key] or best
+        shown = max(own, key=lambda c: (c.weight, len(c.value), c.value)).value
         evidence = [c.evidence for c in sorted(best, key=lambda c: (-c.weight, c.rule_id))]
         evidence += [
             f"against: {c.evidence}" for k in sorted(groups) if k != best_key for c in groups[k]
@@ -219,9 +232,9 @@ class Classifier:
                 name, old.value
             ):
                 old.confidence, old.evidence = max(new.confidence, 0.0), new.evidence
-            elif (
-                new.value is not None
-                and new.confidence >= old.confidence + self.config.change_margin
+            elif new.value is not None and (
+                new.confidence >= old.confidence + self.config.change_margin
+                or _refines(name, old.value, new.value)
             ):
                 current[name] = new
                 changes.append(_change(name, old.value, new))
@@ -234,6 +247,14 @@ class Classifier:
             )
             changes.append(_change("category", before, current["category"]))
         return changes
+
+
+def _refines(name: str, old: str, new: str) -> bool:
+    """A more specific value of the same thing ("Android" -> "Android 13"): not a flip."""
+    if name not in _REFINING_FIELDS:
+        return False
+    old_key, new_key = _value_key(name, old), _value_key(name, new)
+    return new_key != old_key and new_key.startswith(old_key)
 
 
 def _change(name: str, before: str | None, new: FieldValue) -> FieldChange:

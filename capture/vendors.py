@@ -29,6 +29,7 @@ _ALIASES: dict[str, str] = {
     "hp": "HP", "hewlett packard": "HP", "hewlettpackard": "HP", "hp inc": "HP",
     "hewlett packard enterprise": "HPE", "hpe": "HPE", "aruba": "HPE Aruba",
     "aruba a hewlett packard enterprise": "HPE Aruba", "hpe aruba": "HPE Aruba",
+    "aruba a hewlett packard": "HPE Aruba",
     "procurve": "HP",
     "cisco": "Cisco", "cisco meraki": "Cisco Meraki", "meraki": "Cisco Meraki",
     "cisco spvtg": "Cisco", "linksys": "Linksys",
@@ -60,7 +61,7 @@ _ALIASES: dict[str, str] = {
     "blink": "Blink", "immedia semiconductor": "Blink", "ring": "Ring", "arlo": "Arlo",
     "yealink": "Yealink", "xiamen yealink": "Yealink", "polycom": "Poly", "poly": "Poly",
     "plantronics": "Poly", "grandstream": "Grandstream", "snom": "Snom", "mitel": "Mitel",
-    "avaya": "Avaya", "fanvil": "Fanvil", "gigaset": "Gigaset", "aastra": "Mitel",
+    "avaya": "Avaya", "fanvil": "Fanvil", "gigaset": "Gigaset", "aastra": "Mitel", "aastra telecom": "Mitel",
     "roku": "Roku", "amazon": "Amazon", "amazon technologies": "Amazon", "nvidia": "NVIDIA",
     "vizio": "Vizio", "tcl": "TCL", "hisense": "Hisense", "philips": "Philips",
     "signify": "Philips", "philips lighting": "Philips", "sonos": "Sonos", "bose": "Bose",
@@ -95,6 +96,7 @@ NOT_DEVICE_MAKERS = frozenset(
         "shenzhen", "tuya smart", "tuya", "beken", "cypress semiconductor",
         "qualcomm", "broadcom", "mediatek", "marvell", "intel", "atheros",
         "qualcomm atheros", "rivet", "private",
+        "delta electronics",  # ODM / Wi-Fi module maker inside other brands' devices
     }
 )  # fmt: skip
 

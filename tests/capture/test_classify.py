@@ -97,14 +97,13 @@ def test_weaker_conflicting_evidence_does_not_flip_the_type(classifier: Classifi
     d = device(DELL_MAC, mdns__services=[("_ipp._tcp", "_pdl-datastream._tcp")])
     classifier.classify(d)
     assert d.value("type") == "printer"
-    d.facts[("dhcp", "vendor_class")] = ["MSFT 5.0"]  # workstation 0.6
-    d.facts[("dhcp", "msg_type")] = ["request"]
+    d.facts[("http", "user_agent")] = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64)"]  # 0.6
     assert "type" not in {c.field for c in classifier.classify(d)}
     assert d.value("type") == "printer"
 
 
 def test_stronger_evidence_changes_a_field_with_an_event(classifier: Classifier) -> None:
-    d = device(DELL_MAC, dhcp__vendor_class=["MSFT 5.0"], dhcp__msg_type=["request"])
+    d = device(DELL_MAC, dhcp__hostname=["DESKTOP-4F2K9QJ"], dhcp__msg_type=["request"])
     classifier.classify(d)
     assert d.value("type") == "workstation"
     d.facts[("sip", "user_agent")] = ["Yealink SIP-T46S 66.85.0.5"]
@@ -207,3 +206,17 @@ def test_threshold_comes_from_config() -> None:
     d = device(YEALINK_MAC, sip__user_agent=["Yealink SIP-T46S 66.85.0.5"])
     strict.classify(d)
     assert d.value("model") is None  # one 0.95 rule is below 0.99
+
+
+def test_a_more_specific_os_refines_without_a_margin(classifier: Classifier) -> None:
+    d = device(RANDOM_MAC, dhcp__vendor_class=["MSFT 5.0"], dhcp__msg_type=["request"])
+    classifier.classify(d)
+    assert d.value("os") == "Windows"
+    d.facts[("snmp", "sys_descr")] = [
+        "Hardware: Intel64 Family 6 Model 85 Stepping 4 AT/AT COMPATIBLE - Software: Windows "
+        "Version 6.3 (Build 17763 Multiprocessor Free)"
+    ]
+    changes = classifier.classify(d)
+    assert [(c.field, c.before, c.after) for c in changes] == [
+        ("os", "Windows", "Windows Version 6.3")
+    ]
