@@ -107,3 +107,23 @@ def test_dnswire_caps_records_read() -> None:
     an = [DNSRR(rrname="a.local", type="A", rdata="192.0.2.1") for _ in range(10)]
     m = parse_message(bytes(DNS(qr=1, qd=[], an=an)), max_records=4)
     assert len(m.records) == 4
+
+
+def test_dnswire_shared_suffixes_decode_the_same_through_pointers() -> None:
+    # question "a.local" at 12 ("local" at 14); answer owner = pointer to 12;
+    # PTR rdata = "b" + pointer to 14 ("local"); a second answer owned by pointer to 14.
+    question = b"\x01a\x05local\x00" + b"\x00\x0c\x00\x01"
+    ptr = b"\xc0\x0c" + b"\x00\x0c\x00\x01" + b"\x00\x00\x00\x78" + b"\x00\x04" + b"\x01b\xc0\x0e"
+    a = (
+        b"\xc0\x0e"
+        + b"\x00\x01\x00\x01"
+        + b"\x00\x00\x00\x78"
+        + b"\x00\x04"
+        + bytes([192, 0, 2, 5])
+    )
+    data = bytes.fromhex("000084000001000200000000") + question + ptr + a
+    m = parse_message(data)
+    assert m.error is None
+    assert m.questions[0].name == ("a", "local")
+    assert m.records[0].name == ("a", "local") and m.records[0].target == ("b", "local")
+    assert m.records[1].name == ("local",) and m.records[1].address == "192.0.2.5"
