@@ -301,7 +301,8 @@ def test_failed_logins_spread_over_more_than_the_window_are_not_guessing(
 def test_vnc_authentication_failures_are_password_guessing(make_engine: EngineFactory) -> None:
     engine = make_engine()
     for i in range(10):
-        obs = server_obs(1.0 + i, "rfb", {"auth_result": "failed"}, server_port=5900)
+        facts = {"auth_result": "failed"}
+        obs = server_obs(1.0 + i, "rfb", facts, server_port=5900, client_port=50000 + i)
         engine.on_observation(obs, None)
     (alert,) = _alerts(engine, "password-guessing")
     assert alert.evidence["service"] == "vnc"

@@ -219,7 +219,10 @@ def telnet_failures(n: int, step_s: float) -> Callable[[], list[Event]]:
 
 def vnc_failures(n: int) -> Callable[[], list[Event]]:
     return lambda: [
-        server_obs(1.0 + i, "rfb", {"auth_result": "failed"}, server_port=5900) for i in range(n)
+        server_obs(
+            1.0 + i, "rfb", {"auth_result": "failed"}, server_port=5900, client_port=50000 + i
+        )
+        for i in range(n)
     ]
 
 
