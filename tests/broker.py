@@ -20,8 +20,6 @@ from typing import IO
 
 import pytest
 
-from tests.conftest import require
-
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
 )
@@ -123,6 +121,8 @@ class Mosquitto:
 
 
 def require_mosquitto() -> None:
+    from tests.conftest import require  # here: tests.conftest imports this module
+
     require(MOSQUITTO is not None, "mosquitto is not installed (apt-get install mosquitto)")
 
 
