@@ -584,7 +584,8 @@ def _upsert_findings(tx: Tx, sensor_id: str, site: str, items: Sequence[FindingI
     for item in items:
         f = item.finding
         devices = [_device_id(sensor_id, d) for d in f.devices]
-        evidence = json.dumps(f.to_json()["evidence"], sort_keys=True)
+        # Top-level evidence is a read-only mapping; what it holds came from JSON (plain).
+        evidence = json.dumps(dict(f.evidence), sort_keys=True, default=dict)
         first_device = devices[0] if devices else None
         row_id = f"{sensor_id}/{f.dedup_key}"
         common = (f.rule_id, f.title, str(f.severity), str(f.status))
