@@ -26,7 +26,7 @@ from pathlib import Path
 
 from collector.ca import CertificateAuthority, cert_pem
 from collector.commands import issue_command
-from collector.cve import CpeMap, import_records, read_records, rematch
+from collector.cve import CpeMap, Matcher, import_records, read_records, rematch
 from collector.enrol import Enrolment, parse_public_key
 from collector.errors import CollectorError
 from collector.ingest import IngestConfig, Ingestor
@@ -249,11 +249,11 @@ def _command(args: argparse.Namespace, store: Store, now: float) -> int:
 def _serve(args: argparse.Namespace, store: Store) -> int:
     from collector.subscriber import Subscriber
 
-    cpe_map = CpeMap.load()
+    matcher = Matcher(CpeMap.load())
     ingestor = Ingestor(
         store,
         IngestConfig(),
-        on_devices_changed=lambda ids: rematch(store, cpe_map, device_ids=ids),
+        on_devices_changed=lambda ids: matcher.rematch(store, device_ids=ids),
     )
     signer = Signer.load(args.ack_key) if args.ack_key else None
     enrolment = None

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -262,10 +262,14 @@ class Match:
 
 
 class CveIndex:
-    """The CVE records of a store, indexed by (vendor, product); records parse on first use."""
+    """The CVE records of a store, indexed by (vendor, product); records parse on first use.
+
+    Built inside a transaction; `tx` is the transaction used for lazy record loads and may be
+    replaced by a later one (Matcher keeps an index across transactions while the data stays).
+    """
 
     def __init__(self, tx: Tx) -> None:
-        self._tx = tx
+        self.tx = tx
         self._by_product: dict[tuple[str, str], list[str]] = {}
         for vendor, product, cve_id in tx.fetchall(
             'SELECT "Vendor", "Product", "CveId" FROM "CveProducts"'
@@ -282,7 +286,7 @@ class CveIndex:
     def record(self, cve_id: str) -> CveRecord:
         cached = self._records.get(cve_id)
         if cached is None:
-            row = self._tx.fetchone(
+            row = self.tx.fetchone(
                 'SELECT "CveId", "Published", "LastModified", "Description", "CvssScore", '
                 '"VulnerabilitySeverityLevel", "IsKnownExploited", "Configurations" '
                 'FROM "Cves" WHERE "CveId" = ?',
@@ -328,6 +332,31 @@ def match_device(index: CveIndex, cpe_map: CpeMap, device: Device) -> list[Match
     return out
 
 
+_DATA_VERSION = 'SELECT COUNT(*), MAX("LastModified"), SUM(LENGTH("Configurations")) FROM "Cves"'
+
+
+class Matcher:
+    """Re-matches devices, keeping the CVE index between calls while the CVE data is unchanged
+    (the serving collector re-matches the devices of every ingest that changed one)."""
+
+    def __init__(self, cpe_map: CpeMap) -> None:
+        self.cpe_map = cpe_map
+        self._index: CveIndex | None = None
+        self._version: Any = None
+
+    def _index_for(self, tx: Tx) -> CveIndex:
+        version = tx.fetchone(_DATA_VERSION)
+        if self._index is None or version != self._version:
+            self._index, self._version = CveIndex(tx), version
+        self._index.tx = tx
+        return self._index
+
+    def rematch(
+        self, store: Store, *, device_ids: Sequence[str] | None = None, now: float | None = None
+    ) -> int:
+        return _rematch(store, self.cpe_map, self._index_for, device_ids, now)
+
+
 def rematch(
     store: Store,
     cpe_map: CpeMap,
@@ -340,10 +369,20 @@ def rematch(
     Runs after a CVE import (all devices) and after ingest changed devices' vendor, model or
     firmware (those devices). Returns the number of (device, CVE) rows written.
     """
+    return _rematch(store, cpe_map, CveIndex, device_ids, now)
+
+
+def _rematch(
+    store: Store,
+    cpe_map: CpeMap,
+    index_for: Callable[[Tx], CveIndex],
+    device_ids: Sequence[str] | None,
+    now: float | None,
+) -> int:
     matched_at = time.time() if now is None else now
     with store.transaction() as tx:
         devices = _load_devices(tx, device_ids)
-        index = CveIndex(tx)
+        index = index_for(tx)
         matches = [m for d in devices for m in match_device(index, cpe_map, d)]
         if device_ids is None:
             tx.execute('DELETE FROM "DeviceTvmSoftwareVulnerabilities"')

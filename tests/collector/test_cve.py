@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from collector.cpe import compare_versions, evaluate, parse_configurations, parse_cpe
-from collector.cve import CpeMap, import_records, read_records, rematch
+from collector.cve import CpeMap, Matcher, import_records, read_records, rematch
 from collector.errors import CveDataError
 from collector.ingest import Ingestor, Received
 from collector.store import Store
@@ -158,3 +158,26 @@ def test_camera_matches_cve_2021_36260_through_the_cpe_map(store: Store) -> None
             '"MatchedCpe" FROM "DeviceTvmSoftwareVulnerabilities"'
         )
     assert rows == [("pi-0001/44:19:b6:00:00:01", "CVE-2021-36260", "CRITICAL", 1, CAM_FW)]
+
+
+def test_ingest_of_a_changed_device_rematches_it_and_new_cve_data_is_seen(store: Store) -> None:
+    sensor = Sensor()
+    sensor.register(store)
+    matcher = Matcher(CpeMap.load())
+    ingest = Ingestor(store, on_devices_changed=lambda ids: matcher.rematch(store, device_ids=ids))
+    mac = "44:19:b6:00:00:09"
+
+    def vulns() -> list[tuple[Any, ...]]:
+        with store.transaction() as tx:
+            return tx.fetchall('SELECT "DeviceId", "CveId" FROM "DeviceTvmSoftwareVulnerabilities"')
+
+    other = device(mac, NOW, vendor="Hikvision", model="DS-2CD2143G2-I", firmware="V5.7.0")
+    ingest.handle(Received(sensor.topic, sensor.batch([other]), NOW))
+    assert vulns() == []  # no CVE data yet; the (empty) index is now cached
+    import_records(store, read_records(NVD / "CVE-2021-36260.json"))
+    now_matching = device(mac, NOW + 1, model="DS-2CD2026G2-IU/SL")
+    ingest.handle(Received(sensor.topic, sensor.batch([now_matching]), NOW + 1))
+    assert vulns() == [(f"pi-0001/{mac}", "CVE-2021-36260")]
+    renamed = device(mac, NOW + 2, model="DS-2CD2143G2-I")
+    ingest.handle(Received(sensor.topic, sensor.batch([renamed]), NOW + 2))
+    assert vulns() == []
