@@ -111,6 +111,7 @@ class UplinkConfig:
     ack_timeout_s: float = 60.0
     retry_min_s: float = 1.0
     retry_max_s: float = 300.0
+    keepalive_s: int = 60
     bandwidth_bytes_per_s: int = 0
     buffer_dir: str = "/var/lib/branchwatch/buffer"
     buffer_max_bytes: int = 50_000_000
@@ -169,6 +170,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "uplink.ack_timeout_s": (1, 86_400),
     "uplink.retry_min_s": (0.01, 3600),
     "uplink.retry_max_s": (0.01, 86_400),
+    "uplink.keepalive_s": (5, 65_535),
     "uplink.bandwidth_bytes_per_s": (0, None),
     "uplink.buffer_max_bytes": (1_000_000, None),
     "detect.port_scan_ports": (2, 65_536),
