@@ -30,7 +30,7 @@ from capture.findings import Finding
 from capture.frame import Frame
 from capture.inventory import DeviceClassifier, Inventory
 from capture.observation import Observation
-from capture.triage import Triage, parse_frame
+from capture.triage import LINKTYPE_ETHERNET, Triage, parse_frame
 from firmware.config import Config
 
 log = logging.getLogger(__name__)
@@ -117,16 +117,15 @@ class Pipeline:
         self.stats = Stats()
         self.last_at: float | None = None
         self._now = now
-        if extractors is None:
-            from capture.extractors.registry import EXTRACTORS
+        from capture.extractors.registry import EXTRACTORS, TCP_SEGMENTS_MAX
 
-            extractors = EXTRACTORS
         cap = config.capture
         self.triage = Triage(
-            extractors,
+            EXTRACTORS if extractors is None else extractors,
             dedup_ttl_s=cap.dedup_ttl_s,
             dedup_max_entries=cap.dedup_max_entries,
             flows_max=cap.flows_max,
+            tcp_segments_max=TCP_SEGMENTS_MAX,
         )
         if salt is None:
             salt = ("branchwatch:" + config.sensor.sensor_id).encode()
@@ -160,6 +159,11 @@ class Pipeline:
             # Timestamps went backwards (clock step on the capturing host): count, carry on.
             stats.weird["clock_jump"] = stats.weird.get("clock_jump", 0) + 1
         self.last_at = at
+        if linktype == LINKTYPE_ETHERNET and self.triage.skips(data, vlan):
+            stats.ignored += 1  # bulk TCP: dropped on raw bytes, no Frame built
+            if self.rules is not None:
+                self._maybe_tick(at)
+            return
         try:
             frame = parse_frame(data, at, linktype, vlan)
         except DecodeError as exc:

@@ -15,7 +15,7 @@ import logging
 import socket
 import struct
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from types import ModuleType
@@ -374,6 +374,12 @@ class Triage:
     Telnet and RFB need every segment (the same memory applies to UDP flows). SYN and SYN-ACK segments are offered through
     `wants()` too (the TCP fingerprint extractor reads them).
 
+    A module may need only the first payload segments of a TCP flow (a TLS ClientHello, HTTP
+    heads): `TCP_SEGMENTS_MAX` on the module, or `tcp_segments_max[NAME]` (the registry's
+    policy), caps the payload segments of a port-claimed flow offered to it, both directions
+    together; later segments count as `over_budget`. Modules without a cap (Telnet, RFB) see
+    every segment.
+
     Repeated identical payloads (same source MAC and IP, same bytes: mDNS/SSDP announcements,
     DHCP retries) are dissected once per `dedup_ttl_s`, remembered in an LRU of
     `dedup_max_entries`. TCP payloads are never de-duplicated: extractors keep per-flow state.
@@ -386,8 +392,18 @@ class Triage:
         dedup_ttl_s: float,
         dedup_max_entries: int,
         flows_max: int,
+        tcp_segments_max: Mapping[str, int] | None = None,
     ) -> None:
         self.modules = tuple(modules)
+        # Extractor NAME -> payload segments per TCP flow it needs (absent: every segment).
+        self._segment_limits: dict[str, int] = {
+            m.NAME: int(v) for m in self.modules if (v := getattr(m, "TCP_SEGMENTS_MAX", None))
+        }
+        for name, limit in (tcp_segments_max or {}).items():
+            self._segment_limits.setdefault(name, limit)
+        self._budgets: dict[tuple[ModuleType, ...], int | None] = {}
+        self._segments: OrderedDict[tuple[object, ...], int] = OrderedDict()
+        self.over_budget = 0
         self.dedup_ttl_s = dedup_ttl_s
         self.dedup_max_entries = dedup_max_entries
         self.flows_max = flows_max
@@ -421,6 +437,55 @@ class Triage:
         self._udp = {k: tuple(v) for k, v in udp.items()}
         self._tcp = {k: tuple(v) for k, v in tcp.items()}
         self._llc = tuple(llc)
+
+    def skips(self, data: bytes, vlan: int | None) -> bool:
+        """True for an untagged Ethernet/IPv4 TCP segment that `decide` would drop anyway.
+
+        The fast path for bulk traffic, on raw bytes, before any Frame is built: a bare ACK,
+        or a data segment of a flow over its extractors' segment budget or declined by every
+        `wants()`. Anything else (SYN/FIN/RST, fragments, options this cannot vouch for,
+        malformed headers) returns False and takes the full parse, so weird packets are
+        still counted there.
+        """
+        if len(data) < 54 or data[12] != 0x08 or data[13] != 0x00 or data[23] != IPPROTO_TCP:
+            return False
+        vihl = data[14]
+        ihl = (vihl & 0x0F) * 4
+        if vihl >> 4 != 4 or ihl < 20 or data[20] & 0x3F or data[21]:
+            return False  # not IPv4, or a fragment (MF set or an offset)
+        l4 = 14 + ihl
+        if len(data) < l4 + 20:
+            return False
+        flags = data[l4 + 13]
+        if flags & (TCP_SYN | TCP_FIN | TCP_RST) or not flags & TCP_ACK:
+            return False  # counted kinds and flow ends take the full path
+        doff = (data[l4 + 12] >> 4) * 4
+        total = (data[16] << 8) | data[17]
+        if doff < 20 or total < ihl + doff or len(data) < l4 + doff:
+            return False  # TSO length 0 or a malformed header: the full parse decides
+        if total == ihl + doff:
+            return True  # a bare ACK
+        sport = (data[l4] << 8) | data[l4 + 1]
+        dport = (data[l4 + 2] << 8) | data[l4 + 3]
+        tcp = self._tcp
+        modules = tcp.get(dport, ())
+        other = tcp.get(sport, ())
+        if other and other is not modules:
+            modules = modules + tuple(m for m in other if m not in modules)
+        src = (_inet_ntoa(data[26:30]), sport)
+        dst = (_inet_ntoa(data[30:34]), dport)
+        key = (vlan, *src, *dst) if src <= dst else (vlan, *dst, *src)
+        if modules:
+            budget = self._budget(modules)
+            if budget is None or self._segments.get(key, 0) < budget:
+                return False
+            self.over_budget += 1
+            return True
+        state = self._flows.get(key)
+        if isinstance(state, int) and state >= _DECLINE_AFTER:
+            self._flows.move_to_end(key)
+            return True
+        return False
 
     def decide(self, frame: Frame) -> Decision:
         """The decision for one parsed frame (updates flow and de-duplication memory)."""
@@ -457,11 +522,46 @@ class Triage:
         flags = frame.tcp_flags or 0
         if flags & TCP_SYN:
             # SYN / SYN-ACK: offered to port owners and to modules wanting it (fingerprints).
+            if self._segments:
+                self._segments.pop(_flow_key(frame), None)  # a new connection on this 4-tuple
             wanting = self._wanting(frame)
             return modules + tuple(m for m in wanting if m not in modules)
-        if modules or frame.payload_offset >= len(frame.data):
-            return modules
-        return self._flow_modules(frame, ended=bool(flags & (TCP_FIN | TCP_RST)))
+        if frame.payload_offset >= len(frame.data):
+            return ()  # a bare ACK / FIN / RST: nothing for an extractor to read
+        ended = bool(flags & (TCP_FIN | TCP_RST))
+        if modules:
+            budget = self._budget(modules)
+            return modules if budget is None else self._within_budget(frame, modules, budget, ended)
+        return self._flow_modules(frame, ended=ended)
+
+    def _budget(self, modules: tuple[ModuleType, ...]) -> int | None:
+        """Payload segments per flow these modules need; None when one of them needs all."""
+        budget = self._budgets.get(modules, -1)
+        if budget == -1:
+            limits = [self._segment_limits.get(m.NAME) for m in modules]
+            budget = None if any(v is None for v in limits) else max(v or 0 for v in limits)
+            self._budgets[modules] = budget
+        return budget
+
+    def _within_budget(
+        self, frame: Frame, modules: tuple[ModuleType, ...], budget: int, ended: bool
+    ) -> tuple[ModuleType, ...]:
+        """Offer a port-claimed flow's first `budget` payload segments (both directions)."""
+        key = _flow_key(frame)
+        counts = self._segments
+        used = counts.get(key, 0)
+        if ended:
+            counts.pop(key, None)
+        elif used < budget:
+            counts[key] = used + 1
+            counts.move_to_end(key)
+            if len(counts) > self.flows_max:
+                counts.popitem(last=False)
+                self.flows_evicted += 1
+        if used >= budget:
+            self.over_budget += 1
+            return ()
+        return modules
 
     def _flow_modules(self, frame: Frame, *, ended: bool) -> tuple[ModuleType, ...]:
         """Modules for a payload no port table claimed, remembered per flow.

@@ -347,3 +347,57 @@ def test_triage_later_fragment_is_not_dissected() -> None:
     triage = _triage()
     decision = triage.decide(parse_frame(IPV4_LATER_FRAGMENT, 0.0, LINKTYPE_ETHERNET))
     assert decision.modules == ()
+
+
+TLS = _module("tls", TCP_PORTS=frozenset({443}))
+
+
+def _tls_triage() -> Triage:
+    return Triage(
+        (TLS,),
+        dedup_ttl_s=300.0,
+        dedup_max_entries=16,
+        flows_max=16,
+        tcp_segments_max={"tls": 2},
+    )
+
+
+def test_segment_budget_stops_offering_bulk_of_a_port_claimed_flow() -> None:
+    triage = _tls_triage()
+    offered = [triage.decide(_tcp(50000, 443, TCP_ACK, b"\x16\x03\x01")).modules for _ in range(4)]
+    assert offered == [(TLS,), (TLS,), (), ()]
+    assert triage.over_budget == 2
+    # A new connection on the same 4-tuple (SYN) starts a fresh budget.
+    triage.decide(_tcp(50000, 443, TCP_SYN))
+    assert triage.decide(_tcp(50000, 443, TCP_ACK, b"\x16\x03\x01")).modules == (TLS,)
+
+
+# Ethernet, IPv4 10.0.0.1 -> 10.0.0.2, TCP 50000 -> 443 flags ACK|PSH, 3 payload bytes.
+TLS_DATA = bytes.fromhex(
+    "020000000002020000000001" + "0800"
+    "4500002b000100004006668a0a0000010a000002"
+    "c35001bb00000001000000015018ffff00000000"
+    "170303"
+)
+# The same segment as a bare ACK (no payload, IP total length 40).
+BARE_ACK = TLS_DATA[:17] + b"\x28" + TLS_DATA[18:47] + b"\x10" + TLS_DATA[48:54]
+
+
+def test_raw_fast_path_agrees_with_full_triage() -> None:
+    triage = _tls_triage()
+    assert triage.skips(BARE_ACK, None) is True
+    assert triage.decide(parse_frame(BARE_ACK, 0.0, LINKTYPE_ETHERNET)).verdict is Verdict.DROP
+    for _ in range(2):  # within budget: the fast path defers, the full triage offers
+        assert triage.skips(TLS_DATA, None) is False
+        assert triage.decide(parse_frame(TLS_DATA, 0.0, LINKTYPE_ETHERNET)).modules == (TLS,)
+    assert triage.skips(TLS_DATA, None) is True  # over budget: dropped on raw bytes
+    assert triage.decide(parse_frame(TLS_DATA, 0.0, LINKTYPE_ETHERNET)).modules == ()
+
+
+def test_raw_fast_path_leaves_malformed_and_counted_frames_to_the_full_parse() -> None:
+    triage = _tls_triage()
+    syn = TLS_DATA[:47] + bytes([TCP_SYN]) + TLS_DATA[48:]
+    bad_offset = TLS_DATA[:46] + b"\x30" + TLS_DATA[47:]  # TCP data offset 12 bytes
+    assert triage.skips(syn, None) is False
+    assert triage.skips(bad_offset, None) is False
+    assert triage.skips(TLS_DATA[:40], None) is False
