@@ -7,6 +7,8 @@ mosquitto is not installed (and fail under CI=true, where .ci/run installs it).
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import selectors
 import shutil
@@ -15,6 +17,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -32,12 +35,75 @@ def free_port() -> int:
         return port
 
 
-class Mosquitto:
-    """One broker process; start(), stop() and restart() keep the same port."""
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+
+def make_tls_files(directory: Path, client_cn: str = "pi-tls") -> TlsFiles:
+    """A test CA, a server certificate for 127.0.0.1 and a client certificate (EC P-256)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def issue(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str,
+              signer: ec.EllipticCurvePrivateKey, ca: bool,
+              extra: list[x509.ExtensionType]) -> x509.Certificate:  # fmt: skip
+        builder = (
+            x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )  # fmt: skip
+        for ext in extra:
+            builder = builder.add_extension(ext, critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    def save(
+        stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+    ) -> tuple[Path, Path]:
+        cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))  # fmt: skip
+        return cert_path, key_path
+
+    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca = issue("branchwatch test CA", ca_key, "branchwatch test CA", ca_key, True, [])
+    server = issue("127.0.0.1", server_key, "branchwatch test CA", ca_key, False, [
+        x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])])  # fmt: skip
+    client = issue(client_cn, client_key, "branchwatch test CA", ca_key, False,
+                   [x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])])  # fmt: skip
+    ca_path, _ = save("ca", ca, ca_key)
+    server_cert, server_key_path = save("server", server, server_key)
+    client_cert, client_key_path = save("client", client, client_key)
+    return TlsFiles(ca_path, server_cert, server_key_path, client_cert, client_key_path)
+
+
+class Mosquitto:
+    """One broker process; start(), stop() and restart() keep the same port.
+
+    With `tls`, a second listener on `tls_port` requires a client certificate from the CA.
+    """
+
+    def __init__(self, directory: Path, port: int | None = None, *,
+                 tls: TlsFiles | None = None) -> None:  # fmt: skip
         self.host = "127.0.0.1"
         self.port = port or free_port()
+        self.tls_port = free_port() if tls else 0
         self.directory = directory
         self.config = directory / "mosquitto.conf"
         self.log = directory / "mosquitto.log"
@@ -55,6 +121,13 @@ class Mosquitto:
             "max_queued_messages 10000\n"
             "max_packet_size 300000\n"
         )
+        if tls is not None:
+            with self.config.open("a") as f:
+                f.write(
+                    f"listener {self.tls_port} 127.0.0.1\n"
+                    f"cafile {tls.ca}\ncertfile {tls.server_cert}\nkeyfile {tls.server_key}\n"
+                    "require_certificate true\n"
+                )
 
     def start(self, timeout_s: float = 10.0) -> None:
         assert MOSQUITTO is not None

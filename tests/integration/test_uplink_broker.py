@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Mosquitto, require_mosquitto
+from tests.broker import Mosquitto, TlsFiles, make_tls_files, require_mosquitto
 from tests.uplink.receiver import TestReceiver
 from uplink.batch import Signer
 from uplink.buffer import Buffer
@@ -26,14 +26,19 @@ EPOCH = 7
 class Sensor:
     """Buffer + MqttPublisher + Forwarder, as the daemon wires them, on loopback."""
 
-    def __init__(self, directory: Path, broker: Mosquitto, *, ack_timeout_s: float = 5.0) -> None:
+    def __init__(self, directory: Path, broker: Mosquitto, *, ack_timeout_s: float = 5.0,
+                 tls: TlsFiles | None = None) -> None:  # fmt: skip
         self.sensor_id = f"pi-{uuid.uuid4().hex[:8]}"
         self.buffer = Buffer(
             directory, SIGNER, sensor_id=self.sensor_id, epoch=EPOCH, seal_items=10
         )
-        settings = MqttSettings(host=broker.host, port=broker.port, site="branch-1",
-                                sensor_id=self.sensor_id, tls=False, keepalive_s=5,
-                                retry_min_s=0.05, retry_max_s=0.5)  # fmt: skip
+        settings = MqttSettings(
+            host=broker.host, port=broker.tls_port if tls else broker.port, site="branch-1",
+            sensor_id=self.sensor_id, tls=tls is not None,
+            ca_file=str(tls.ca) if tls else "", cert_file=str(tls.client_cert) if tls else "",
+            key_file=str(tls.client_key) if tls else "",
+            keepalive_s=5, retry_min_s=0.05, retry_max_s=0.5,
+        )  # fmt: skip
         self.publisher = MqttPublisher(settings)
         self.forwarder = Forwarder(self.buffer, self.publisher, sensor_id=self.sensor_id,
                                    key_id=SIGNER.key_id, epoch=EPOCH, tick_s=0.05,
@@ -127,3 +132,16 @@ def test_broker_restart_mid_stream_delivers_every_finding_exactly_once(tmp_path:
 def _mkdir(path: Path) -> Path:
     path.mkdir()
     return path
+
+
+def test_delivery_over_tls_with_a_client_certificate(tmp_path: Path) -> None:
+    require_mosquitto()
+    tls = make_tls_files(_mkdir(tmp_path / "pki"))
+    with (
+        Mosquitto(_mkdir(tmp_path / "broker"), tls=tls) as broker,
+        Sensor(tmp_path / "buffer", broker, tls=tls) as sensor,
+        TestReceiver(broker.host, broker.port, sensor.keys) as receiver,
+    ):
+        sensor.buffer.store_many(sample_findings(20))
+        assert sensor.wait_drained()
+        assert sorted(receiver.numbers()) == list(range(20))
