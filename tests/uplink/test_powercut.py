@@ -154,5 +154,6 @@ def test_power_cuts_lose_no_stored_finding(powerfs: PowerFS) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_five_hundred_power_cuts_lose_no_stored_finding(powerfs: PowerFS) -> None:
     assert run_cuts(powerfs, rounds=40, limit=520) >= 500
