@@ -251,14 +251,13 @@ class Rule:
 
 
 def device_key_of(obs: Observation, device: DeviceRecord | None) -> str | None:
-    """The key a finding about the sender of `obs` uses: the inventory's, else MAC, else vlan/ip."""
+    """The key of the device that sent `obs`: the inventory's; else, like the inventory, "vlan/ip"
+    for a public address (its MAC is the router's), else the MAC."""
     if device is not None:
         return device.key
-    if obs.mac is not None:
-        return obs.mac
-    if obs.ip is not None:
-        return remote_key(obs.vlan, obs.ip)
-    return None
+    if obs.ip is not None and (obs.mac is None or not is_private_address(obs.ip)):
+        return remote_key(obs.vlan, obs.ip)  # a public address is reached through a router
+    return obs.mac
 
 
 def flow_evidence(obs: Observation) -> dict[str, Any]:

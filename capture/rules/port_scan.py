@@ -84,13 +84,13 @@ class PortScan(Rule):
 
         def evidence() -> dict[str, object]:
             flow = str(flow_of(frame))
-            ports = pair.ports.targets()[:_PORTS_SHOWN]
+            ports = [t for t in pair.ports.targets()[:_PORTS_SHOWN] if isinstance(t, int)]
             return {
                 "source_ip": src,
                 "source_mac": frame.src_mac,
                 "target_ip": dst,
                 "distinct_ports_in_window": len(pair.ports),
-                "ports": sorted(port_name(t) for t in ports),  # type: ignore[arg-type]
+                "ports": [port_name(t) for t in sorted(ports)],
                 "probe_kinds": dict(pair.kinds),
                 "threshold": threshold,
                 "window_s": self.config.port_scan_window_s,
