@@ -52,9 +52,11 @@ def ipv4(src: str, dst: str, proto: int, payload: bytes, ttl: int = 64) -> bytes
     return header + payload
 
 
-def tcp_segment(sport: int, dport: int, flags: str, seq: int = 1000, ack: int = 0) -> bytes:
+def tcp_segment(
+    sport: int, dport: int, flags: str, seq: int = 1000, ack: int = 0, payload: bytes = b""
+) -> bytes:
     bits = sum(TCP_FLAGS[c] for c in flags)
-    return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, bits, 1024, 0, 0)
+    return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, bits, 1024, 0, 0) + payload
 
 
 def udp_datagram(sport: int, dport: int, payload: bytes = b"") -> bytes:
@@ -77,8 +79,9 @@ def tcp(
     dst_mac: str = TARGET_MAC,
     seq: int = 1000,
     ack: int = 0,
+    payload: bytes = b"",
 ) -> Frame:
-    segment = tcp_segment(sport, dport, flags, seq, ack)
+    segment = tcp_segment(sport, dport, flags, seq, ack, payload)
     return frame_of(ethernet(src_mac, dst_mac, 0x0800, ipv4(src, dst, 6, segment)), at)
 
 

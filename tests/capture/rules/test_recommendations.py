@@ -217,3 +217,21 @@ def test_recommendation_becomes_stale_after_the_configured_period(
     assert _by_rule(engine)["vnc-no-auth"].status is Status.STALE
     engine.on_observation(_rfb(5000.0, security_types=(1,)), None)
     assert _by_rule(engine)["vnc-no-auth"].status is Status.UNHEALTHY
+
+
+def test_an_agent_known_only_by_a_public_address_is_keyed_by_address_not_router_mac(
+    make_engine: EngineFactory,
+) -> None:
+    engine = make_engine()
+    # The agent's packets arrive through the router: their source MAC is the router's.
+    obs = server_obs(
+        1.0,
+        "snmp",
+        {"version": "2c", "pdu": "response"},
+        server_mac="02:00:00:00:00:01",
+        server_ip="138.68.10.203",
+        server_port=161,
+        transport="udp",
+    )
+    engine.on_observation(obs, None)
+    assert _by_rule(engine)["snmp-v1-v2"].devices == ("0/138.68.10.203",)
