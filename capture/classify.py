@@ -10,13 +10,15 @@ How a field is decided (deterministic, precision first):
   claim of weight `classify.oui_weight` (never for locally administered MACs, nor for module
   or hypervisor makers, see capture/vendors.py);
 - claims for the same value combine as independent evidence: 1 - prod(1 - weight);
-- for type and vendor a competing value lowers the winner's confidence to
+- for type and vendor a competing value lowers the winner's confidence to (the MAC registry
+  alone is no rival to what the device states about its maker)
   s1 * share**2, share = s1(1-s2) / (s1(1-s2) + s2(1-s1)) (strong rivals make it abstain);
 - below `classify.min_confidence` the field abstains (stays null: "unclassified").
 
 No flapping: a classified field changes only when the new value's confidence beats the old
-one by `classify.change_margin`, or when it refines it (os "Android" -> "Android 13"); it is
-never unset (a DHCP renewal without a hostname, an
+one by `classify.change_margin`, or when it refines it (os "Android" -> "Android 13"), or
+when a rival value that strong makes it contested (then it is withdrawn); it is never unset
+for lack of evidence (a DHCP renewal without a hostname, an
 evicted fact or a quiet week cannot unclassify a device). Every change is a FieldChange.
 
 Scanners are not devices of the kinds they probe: only announcer/server-role evidence of
@@ -115,7 +117,9 @@ class Classifier:
 
     def classify(self, device: DeviceRecord) -> list[FieldChange]:
         """Recompute every field from device.facts and apply it without flapping."""
-        return self.apply(device, self.decide(device))
+        leaders: dict[str, tuple[str, float]] = {}
+        decided = self.decide(device, leaders)
+        return self.apply(device, decided, leaders)
 
     # -- deciding -----------------------------------------------------------------------------
 
@@ -144,19 +148,25 @@ class Classifier:
             )  # fmt: skip
         return [out[k] for k in sorted(out)]
 
-    def decide(self, device: DeviceRecord) -> dict[str, FieldValue]:
+    def decide(
+        self, device: DeviceRecord, leaders: dict[str, tuple[str, float]] | None = None
+    ) -> dict[str, FieldValue]:
         """Every field's best value with its confidence and evidence (None value: abstain)."""
         by_field: dict[str, list[Claim]] = {f: [] for f in RULE_FIELDS}
         for claim in self.claims(device):
             by_field[claim.field].append(claim)
         out: dict[str, FieldValue] = {}
         for name in RULE_FIELDS:  # vendor before model: models compare without the maker
-            out[name] = self._combine(name, by_field[name], out.get("vendor"))
+            out[name] = self._combine(name, by_field[name], out.get("vendor"), leaders)
         out["category"] = self._category(by_field["type"], out["type"])
         return out
 
     def _combine(
-        self, name: str, claims: list[Claim], vendor: FieldValue | None = None
+        self,
+        name: str,
+        claims: list[Claim],
+        vendor: FieldValue | None = None,
+        leaders: dict[str, tuple[str, float]] | None = None,
     ) -> FieldValue:
         maker = vendor.value if vendor is not None else None
         groups: dict[str, list[Claim]] = {}
@@ -178,8 +188,11 @@ class Classifier:
         )
         best_score, best_key = scored[0]
         confidence = best_score
-        if name in _CONFLICT_FIELDS and len(scored) > 1:
-            confidence = best_score * _share(best_score, scored[1][0]) ** 2
+        rivals = [
+            sk for sk in scored[1:] if not _is_weaker_registry_claim(name, groups, best_key, sk[1])
+        ]
+        if name in _CONFLICT_FIELDS and rivals:
+            confidence = best_score * _share(best_score, rivals[0][0]) ** 2
         best = groups[best_key]
         own = [c for c in best if _value_key(name, c.value) == best_key] or best
         shown = max(own, key=lambda c: (c.weight, len(c.value), c.value)).value
@@ -187,6 +200,8 @@ class Classifier:
         evidence += [
             f"against: {c.evidence}" for k in sorted(groups) if k != best_key for c in groups[k]
         ]
+        if leaders is not None:
+            leaders[name] = (shown, best_score)
         answer: str | None = shown if confidence >= self.config.min_confidence else None
         return FieldValue(answer, round(max(confidence, 0.0), 3), evidence)
 
@@ -216,9 +231,16 @@ class Classifier:
 
     # -- applying without flapping ------------------------------------------------------------
 
-    def apply(self, device: DeviceRecord, decided: Mapping[str, FieldValue]) -> list[FieldChange]:
+    def apply(
+        self,
+        device: DeviceRecord,
+        decided: Mapping[str, FieldValue],
+        leaders: Mapping[str, tuple[str, float]] | None = None,
+    ) -> list[FieldChange]:
         """Write `decided` into device.classification; a set field changes only on stronger
-        evidence and is never unset. Returns the value changes."""
+        evidence: a stronger different value replaces it, a stronger rival that leaves the
+        decision contested withdraws it; lack of evidence never unsets it. Returns the
+        value changes."""
         changes: list[FieldChange] = []
         current = device.classification
         for name in CLASS_FIELDS:
@@ -238,15 +260,45 @@ class Classifier:
             ):
                 current[name] = new
                 changes.append(_change(name, old.value, new))
-        if (t := current["type"].value) is not None and current[
-            "category"
-        ].value != CATEGORY_OF_TYPE[t]:
+            elif self._is_overruled(name, old, (leaders or {}).get(name)):
+                # A stronger rival now contests the value: withdraw it rather than keep a
+                # probably wrong answer (never happens for mere lack of evidence).
+                current[name] = FieldValue(None, new.confidence, new.evidence)
+                changes.append(_change(name, old.value, current[name]))
+        type_value = current["type"].value
+        category = CATEGORY_OF_TYPE[type_value] if type_value is not None else None
+        if category is None and current["category"].value is not None:
+            if not any(c.field == "type" for c in changes):
+                return changes
+            category = decided["category"].value if "category" in decided else None
+        if current["category"].value != category:
             before = current["category"].value
             current["category"] = FieldValue(
-                CATEGORY_OF_TYPE[t], current["type"].confidence, [f"type {t}"]
+                category, current["type"].confidence, [f"type {type_value}"] if type_value else []
             )
             changes.append(_change("category", before, current["category"]))
         return changes
+
+    def _is_overruled(self, name: str, old: FieldValue, leader: tuple[str, float] | None) -> bool:
+        if leader is None or old.value is None:
+            return False
+        value, score = leader
+        return (
+            _value_key(name, value) != _value_key(name, old.value)
+            and score >= old.confidence + self.config.change_margin
+        )
+
+
+def _is_weaker_registry_claim(
+    name: str, groups: dict[str, list[Claim]], best: str, rival: str
+) -> bool:
+    """The MAC registry alone does not contradict what the device says about its maker:
+    NICs and Wi-Fi modules come from other makers (a vendor class 'Arista' beats the
+    registry's owner of the test MAC's prefix)."""
+    if name != "vendor":
+        return False
+    stated = any(c.rule_id != "oui" for c in groups[best])
+    return stated and all(c.rule_id == "oui" for c in groups[rival])
 
 
 def _refines(name: str, old: str, new: str) -> bool:

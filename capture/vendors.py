@@ -137,10 +137,15 @@ def canonical_vendor(name: str) -> str:
     return " ".join(words) or name
 
 
+@functools.cache
+def _not_maker_keys() -> frozenset[str]:
+    return NOT_DEVICE_MAKERS | {_reduce(k) for k in NOT_DEVICE_MAKERS}
+
+
 def is_device_maker(registry_name: str) -> bool:
     """False for registry organizations that make modules or VMs, not devices."""
     reduced = _reduce(registry_name)
-    return not any(reduced == k or reduced.startswith(k + " ") for k in NOT_DEVICE_MAKERS)
+    return not any(reduced == k or reduced.startswith(k + " ") for k in _not_maker_keys())
 
 
 def same_vendor(a: str, b: str) -> bool:

@@ -220,3 +220,19 @@ def test_a_more_specific_os_refines_without_a_margin(classifier: Classifier) -> 
     assert [(c.field, c.before, c.after) for c in changes] == [
         ("os", "Windows", "Windows Version 6.3")
     ]
+
+
+def test_a_stronger_rival_withdraws_a_contested_type_with_an_event(classifier: Classifier) -> None:
+    # A TV's built-in browser in desktop mode first looks like a Linux desktop...
+    d = device(
+        RANDOM_MAC, http__user_agent=["Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Firefox/115.0"]
+    )
+    d.facts[("sip", "user_agent")] = ["Nero SIPPS IP Phone Version 2.0.51.16"]  # softphone 0.7
+    classifier.classify(d)
+    assert d.value("type") == "workstation"
+    # ...then a phone's own SIP User-Agent and LLDP say otherwise, much more strongly.
+    d.facts[("lldp", "enabled_capabilities")] = [("telephone",)]
+    d.facts[("lldp", "med_device_class")] = ["endpoint_class_3"]
+    changes = {c.field: (c.before, c.after) for c in classifier.classify(d)}
+    assert changes["type"][0] == "workstation"
+    assert d.value("type") in (None, "voip_phone")
