@@ -22,15 +22,11 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from capture.findings import Finding, FindingKind, Severity, Status
 from uplink.errors import (
     BatchTooLargeError,
     FramingError,
@@ -41,6 +37,44 @@ from uplink.errors import (
     UnknownKeyError,
     UnsupportedVersionError,
 )
+from uplink.items import (
+    DeviceUpsert,
+    FindingItem,
+    GapItem,
+    HealthItem,
+    Item,
+    ItemType,
+    KeyRotation,
+    check_keys,
+    encode_items,
+    frozen_mapping,
+    get_typed,
+    item_from_json,
+    item_to_json,
+    plain_json,
+)
+from uplink.keys import (
+    KEY_ID_BYTES,
+    Signer,
+    key_id_for,
+    public_key_from_bytes,
+    verify_signature,
+)
+
+# Items and keys live in their own modules; this module is the contract's one import.
+__all__ = [
+    "ACK_MAGIC", "BATCH_MAGIC", "COMMAND_MAGIC", "FLAG_CLOCK_SYNCED", "FLAG_SIGNED",
+    "FORMAT_VERSION", "GENESIS_HASH", "HASH_BYTES", "HEADER_BYTES", "KEY_ID_BYTES",
+    "MAX_ACK_BYTES", "MAX_BATCH_BYTES", "MAX_COMMAND_BYTES", "MAX_ITEMS",
+    "MAX_PAYLOAD_RAW_BYTES", "SEAL_BATCH_BYTES", "SIGNATURE_BYTES",
+    "Ack", "AckStatus", "Batch", "BatchHeader", "Codec", "Command", "CommandName",
+    "DeviceUpsert", "Envelope", "FindingItem", "GapItem", "HealthItem", "Item", "ItemType",
+    "KeyLookup", "KeyRotation", "Signer", "TopicKind",
+    "batch_hash", "decode_ack", "decode_items", "encode_ack", "encode_batch",
+    "encode_command", "encode_envelope", "encode_items", "is_valid_name", "item_from_json",
+    "item_to_json", "key_id_for", "parse_envelope", "parse_topic", "public_key_from_bytes",
+    "topic", "verify_batch", "verify_command", "verify_envelope",
+]  # fmt: skip
 
 # --- limits (public: both sides test the limit and the limit plus one byte) -----------------
 
@@ -53,7 +87,6 @@ MAX_ACK_BYTES = 1024
 MAX_COMMAND_BYTES = 16 * 1024
 SIGNATURE_BYTES = 64
 HASH_BYTES = 32
-KEY_ID_BYTES = 8
 GENESIS_HASH = bytes(HASH_BYTES)  # prev_hash of the first batch of an epoch
 
 BATCH_MAGIC = b"BW"
@@ -69,7 +102,6 @@ _CONTROL = struct.Struct(">2sBBH")  # magic, version, flags, body_len (acks and 
 FLAG_SIGNED = 0x01
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _KEY_ID_RE = re.compile(r"[0-9a-f]{16}")
 
 
@@ -115,330 +147,6 @@ def parse_topic(value: str) -> tuple[str, str, TopicKind]:
         return site, sensor_id, TopicKind(kind)
     except ValueError:
         raise IdentityMismatchError(f"unknown topic kind {kind!r}") from None
-
-
-# --- keys -----------------------------------------------------------------------------------
-
-
-def key_id_for(public_key: bytes) -> str:
-    """Key id: hex of the first 8 bytes of SHA-256 over the raw 32-byte Ed25519 public key."""
-    return hashlib.sha256(public_key).digest()[:KEY_ID_BYTES].hex()
-
-
-def public_key_from_bytes(raw: bytes) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(raw)
-
-
-class Signer:
-    """An Ed25519 private key with its key id. Never logged, never serialized here."""
-
-    __slots__ = ("_key", "key_id", "public_key_bytes")
-
-    def __init__(self, key: Ed25519PrivateKey) -> None:
-        self._key = key
-        self.public_key_bytes = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        self.key_id = key_id_for(self.public_key_bytes)
-
-    @classmethod
-    def generate(cls) -> Signer:
-        return cls(Ed25519PrivateKey.generate())
-
-    @classmethod
-    def from_seed(cls, seed: bytes) -> Signer:
-        """From the 32-byte RFC 8032 private key (seed)."""
-        return cls(Ed25519PrivateKey.from_private_bytes(seed))
-
-    @classmethod
-    def load(cls, path: str | Path) -> Signer:
-        """From a file holding a PKCS#8 PEM key or the raw 32-byte seed."""
-        data = Path(path).read_bytes()
-        if len(data) == 32:
-            return cls.from_seed(data)
-        key = serialization.load_pem_private_key(data, password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path}: not an Ed25519 private key")
-        return cls(key)
-
-    def seed(self) -> bytes:
-        """The raw 32-byte private key, for writing the key file at provisioning."""
-        return self._key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-
-    @property
-    def public_key(self) -> Ed25519PublicKey:
-        return self._key.public_key()
-
-    def sign(self, data: bytes) -> bytes:
-        return self._key.sign(data)
-
-
-def _verify_signature(public_key: Ed25519PublicKey, signature: bytes, signed: bytes) -> None:
-    try:
-        public_key.verify(signature, signed)
-    except InvalidSignature:
-        raise SignatureError("signature does not verify") from None
-
-
-# --- items ----------------------------------------------------------------------------------
-
-
-class ItemType(StrEnum):
-    DEVICE = "device"
-    RECOMMENDATION = "recommendation"
-    ALERT = "alert"
-    HEALTH = "health"
-    GAP = "gap"
-    KEY_ROTATION = "key_rotation"
-
-
-def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
-    return mapping if isinstance(mapping, MappingProxyType) else MappingProxyType(dict(mapping))
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceUpsert:
-    """A device record's changed fields (`full`: every field, after a gap or every 24 h)."""
-
-    mac: str
-    at: float
-    fields: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    full: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fields", _frozen(self.fields))
-
-
-@dataclass(frozen=True, slots=True)
-class FindingItem:
-    """A recommendation state or an alert: Finding.to_json() plus its dedup_key."""
-
-    finding: Finding
-
-
-@dataclass(frozen=True, slots=True)
-class HealthItem:
-    """Sensor health: LED state number/letter and the counters (`status` shows the same)."""
-
-    at: float
-    state: str
-    counters: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "counters", _frozen(self.counters))
-
-
-@dataclass(frozen=True, slots=True)
-class GapItem:
-    """Batches the sensor evicted unsent: inclusive seq ranges, and how many items they held."""
-
-    at: float
-    ranges: tuple[tuple[int, int], ...]
-    batches: int
-    items: int
-    reason: str = "evicted"
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRotation:
-    """The sensor's next key and epoch, announced in a batch signed by the current key.
-
-    The collector accepts batches under the new (key_id, epoch) only after it has ingested
-    this item; the new sequence starts at 0 with prev_hash = GENESIS_HASH.
-    """
-
-    at: float
-    new_public_key: bytes
-    new_epoch: int
-
-    @property
-    def new_key_id(self) -> str:
-        return key_id_for(self.new_public_key)
-
-
-Item = DeviceUpsert | FindingItem | HealthItem | GapItem | KeyRotation
-
-
-def item_to_json(item: Item) -> dict[str, Any]:
-    """The JSON object of one item on the wire (also what the buffer journals)."""
-    if isinstance(item, FindingItem):
-        return {
-            "type": str(item.finding.kind),
-            "dedup_key": item.finding.dedup_key,
-            **item.finding.to_json(),
-        }
-    if isinstance(item, DeviceUpsert):
-        return {
-            "type": "device",
-            "mac": item.mac,
-            "at": item.at,
-            "full": item.full,
-            "fields": _plain(item.fields),
-        }
-    if isinstance(item, HealthItem):
-        return {
-            "type": "health",
-            "at": item.at,
-            "state": item.state,
-            "counters": dict(item.counters),
-        }
-    if isinstance(item, GapItem):
-        return {
-            "type": "gap",
-            "at": item.at,
-            "ranges": [list(r) for r in item.ranges],
-            "batches": item.batches,
-            "items": item.items,
-            "reason": item.reason,
-        }
-    return {
-        "type": "key_rotation",
-        "at": item.at,
-        "new_key_id": item.new_key_id,
-        "new_public_key": item.new_public_key.hex(),
-        "new_epoch": item.new_epoch,
-    }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def item_from_json(obj: Any) -> Item:
-    """Parse one wire item; raises SchemaError naming the first problem."""
-    if not isinstance(obj, dict):
-        raise SchemaError("item is not an object")
-    kind = obj.get("type")
-    try:
-        if kind in ("recommendation", "alert"):
-            return FindingItem(_finding_from_json(obj))
-        if kind == "device":
-            _keys(obj, {"type", "mac", "at", "full", "fields"})
-            mac = _get(obj, "mac", str)
-            if not _MAC_RE.fullmatch(mac):
-                raise SchemaError(f"bad mac {mac!r}")
-            return DeviceUpsert(
-                mac, _num(obj, "at"), _get(obj, "fields", dict), _get(obj, "full", bool)
-            )
-        if kind == "health":
-            _keys(obj, {"type", "at", "state", "counters"})
-            counters = _get(obj, "counters", dict)
-            if not all(_is_int(v) for v in counters.values()):
-                raise SchemaError("health counters must be integers")
-            return HealthItem(_num(obj, "at"), _get(obj, "state", str), counters)
-        if kind == "gap":
-            return _gap_from_json(obj)
-        if kind == "key_rotation":
-            _keys(obj, {"type", "at", "new_key_id", "new_public_key", "new_epoch"})
-            raw = bytes.fromhex(_get(obj, "new_public_key", str))
-            if len(raw) != 32 or key_id_for(raw) != obj["new_key_id"]:
-                raise SchemaError("key_rotation: bad public key or key id")
-            epoch = _get(obj, "new_epoch", int)
-            if not 0 <= epoch < 1 << 64:
-                raise SchemaError("key_rotation: epoch out of range")
-            return KeyRotation(_num(obj, "at"), raw, epoch)
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, SchemaError):
-            raise
-        raise SchemaError(f"{kind} item: {exc}") from None
-    raise SchemaError(f"unknown item type {kind!r}")
-
-
-def _finding_from_json(obj: dict[str, Any]) -> Finding:
-    _keys(
-        obj,
-        {
-            "type",
-            "dedup_key",
-            "kind",
-            "rule_id",
-            "title",
-            "severity",
-            "devices",
-            "first_seen",
-            "last_seen",
-            "count",
-            "attack_technique",
-            "status",
-            "evidence",
-        },
-    )
-    if obj["type"] != obj["kind"]:
-        raise SchemaError("finding type and kind differ")
-    devices = _get(obj, "devices", list)
-    if not all(isinstance(d, str) for d in devices):
-        raise SchemaError("devices must be strings")
-    return Finding(
-        kind=FindingKind(obj["kind"]),
-        rule_id=_get(obj, "rule_id", str),
-        title=_get(obj, "title", str),
-        severity=Severity(obj["severity"]),
-        devices=tuple(devices),
-        first_seen=_num(obj, "first_seen"),
-        last_seen=_num(obj, "last_seen"),
-        count=_get(obj, "count", int),
-        attack_technique=_get(obj, "attack_technique", str),
-        status=Status(obj["status"]),
-        evidence=_get(obj, "evidence", dict),
-        dedup_key=_get(obj, "dedup_key", str),
-    )
-
-
-def _gap_from_json(obj: dict[str, Any]) -> GapItem:
-    _keys(obj, {"type", "at", "ranges", "batches", "items", "reason"})
-    ranges: list[tuple[int, int]] = []
-    for r in _get(obj, "ranges", list):
-        if not (isinstance(r, list) and len(r) == 2 and all(_is_int(v) for v in r)):
-            raise SchemaError("gap ranges must be [first, last] integer pairs")
-        if not 0 <= r[0] <= r[1]:
-            raise SchemaError("gap range out of order")
-        ranges.append((r[0], r[1]))
-    return GapItem(
-        _num(obj, "at"),
-        tuple(ranges),
-        _get(obj, "batches", int),
-        _get(obj, "items", int),
-        _get(obj, "reason", str),
-    )
-
-
-def _keys(obj: dict[str, Any], expected: set[str]) -> None:
-    if set(obj) != expected:
-        raise SchemaError(f"{obj.get('type')} item keys {sorted(set(obj) ^ expected)} differ")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _get(obj: dict[str, Any], key: str, kind: type) -> Any:
-    value = obj[key]
-    ok = _is_int(value) if kind is int else isinstance(value, kind)
-    if not ok:
-        raise SchemaError(f"{obj.get('type')}.{key} must be {kind.__name__}")
-    return value
-
-
-def _num(obj: dict[str, Any], key: str) -> float:
-    value = obj[key]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SchemaError(f"{obj.get('type')}.{key} must be a number")
-    return float(value)
-
-
-def encode_items(items: Sequence[dict[str, Any]]) -> bytes:
-    """The uncompressed payload: a JSON array of item objects, compact, keys sorted, UTF-8."""
-    return json.dumps(
-        list(items), separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
-    ).encode()
 
 
 # --- the batch envelope ---------------------------------------------------------------------
@@ -618,7 +326,7 @@ def verify_envelope(envelope: Envelope, public_key: Ed25519PublicKey | bytes) ->
     """Check the signature over the exact bytes received; raises SignatureError."""
     if isinstance(public_key, bytes):
         public_key = public_key_from_bytes(public_key)
-    _verify_signature(public_key, envelope.signature, envelope.signed_bytes)
+    verify_signature(public_key, envelope.signature, envelope.signed_bytes)
 
 
 def decode_items(envelope: Envelope) -> tuple[Item, ...]:
@@ -729,7 +437,7 @@ def _decode_control(
     if public_key is not None:
         if not sig_len:
             raise SignatureError("frame is not signed")
-        _verify_signature(public_key, raw[-SIGNATURE_BYTES:], raw[:-SIGNATURE_BYTES])
+        verify_signature(public_key, raw[-SIGNATURE_BYTES:], raw[:-SIGNATURE_BYTES])
     try:
         body = json.loads(raw[_CONTROL.size : _CONTROL.size + body_len])
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -759,17 +467,17 @@ def decode_ack(raw: bytes, public_key: Ed25519PublicKey | None = None) -> Ack:
     """Parse an ack; with `public_key`, an unsigned or badly signed ack raises SignatureError."""
     body = _decode_control(raw, ACK_MAGIC, MAX_ACK_BYTES, public_key)
     try:
-        _keys(
+        check_keys(
             {**body, "type": "ack"},
             {"type", "sensor_id", "key_id", "epoch", "seq", "status", "reason"},
         )
         ack = Ack(
-            _get(body, "sensor_id", str),
-            _get(body, "key_id", str),
-            _get(body, "epoch", int),
-            _get(body, "seq", int),
+            get_typed(body, "sensor_id", str),
+            get_typed(body, "key_id", str),
+            get_typed(body, "epoch", int),
+            get_typed(body, "seq", int),
             AckStatus(body["status"]),
-            _get(body, "reason", str),
+            get_typed(body, "reason", str),
         )
     except (KeyError, ValueError) as exc:
         if isinstance(exc, SchemaError):
@@ -807,7 +515,7 @@ class Command:
     args: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "args", _frozen(self.args))
+        object.__setattr__(self, "args", frozen_mapping(self.args))
 
 
 def encode_command(command: Command, signer: Signer) -> bytes:
@@ -818,7 +526,7 @@ def encode_command(command: Command, signer: Signer) -> bytes:
             "counter": command.counter,
             "issued_at_ms": command.issued_at_ms,
             "name": str(command.name),
-            "args": _plain(command.args),
+            "args": plain_json(command.args),
         },
         signer,
     )
@@ -834,16 +542,16 @@ def verify_command(
     """
     body = _decode_control(raw, COMMAND_MAGIC, MAX_COMMAND_BYTES, public_key)
     try:
-        _keys(
+        check_keys(
             {**body, "type": "command"},
             {"type", "sensor_id", "counter", "issued_at_ms", "name", "args"},
         )
         command = Command(
-            _get(body, "sensor_id", str),
-            _get(body, "counter", int),
-            _get(body, "issued_at_ms", int),
+            get_typed(body, "sensor_id", str),
+            get_typed(body, "counter", int),
+            get_typed(body, "issued_at_ms", int),
             CommandName(body["name"]),
-            _get(body, "args", dict),
+            get_typed(body, "args", dict),
         )
     except (KeyError, ValueError) as exc:
         if isinstance(exc, SchemaError):
