@@ -6,12 +6,16 @@ Input: alert and recommendation updates from the rules. Output: frozen Findings,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from capture.findings import Finding, FindingKind, Severity, Status
 from firmware.config import DetectConfig
+
+log = logging.getLogger(__name__)
+_WARN_EVERY_S = 3600.0  # a limit hit is logged at most once an hour (capture time)
 
 
 @dataclass(slots=True)
@@ -93,6 +97,7 @@ class FindingStore:
         self._records: dict[str, _Record] = {}
         self._open_alerts: dict[str, str] = {}  # alert scope -> dedup_key of the open alert
         self._dirty: dict[str, None] = {}
+        self._limit_warned_at: float | None = None
 
     def alert(
         self,
@@ -192,6 +197,8 @@ class FindingStore:
         if at < record.last_seen:
             return  # out-of-order evidence never overrides newer evidence
         changed = record.status is not status
+        if changed:
+            log.debug("finding %s %s -> %s", key, record.status, status)
         record.status = status
         record.last_seen = at
         if status is Status.UNHEALTHY:
@@ -238,13 +245,22 @@ class FindingStore:
 
     def _add(self, record: _Record) -> bool:
         if len(self._records) >= self.config.findings_max:
+            warned = self._limit_warned_at
+            if warned is None or record.first_seen - warned >= _WARN_EVERY_S:
+                self._limit_warned_at = record.first_seen
+                log.warning(
+                    "findings limit %d reached; new findings are counted, not kept",
+                    self.config.findings_max,
+                )
             self.dropped += 1
             return False
+        log.debug("finding %s %s", record.dedup_key, record.status)
         self._records[record.dedup_key] = record
         self._dirty[record.dedup_key] = None
         return True
 
     def _close(self, record: _Record) -> None:
+        log.debug("finding %s closed", record.dedup_key)
         record.status = Status.CLOSED
         scope = record.dedup_key.rsplit("|", 1)[0]
         if self._open_alerts.get(scope) == record.dedup_key:
