@@ -100,16 +100,20 @@ class Mosquitto:
     """
 
     def __init__(self, directory: Path, port: int | None = None, *,
-                 tls: TlsFiles | None = None) -> None:  # fmt: skip
+                 tls: TlsFiles | None = None,
+                 password: tuple[str, str] | None = None) -> None:  # fmt: skip
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.tls_port = free_port() if tls else 0
+        self.auth_port = free_port() if password else 0
         self.directory = directory
         self.config = directory / "mosquitto.conf"
         self.log = directory / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._drainer: threading.Thread | None = None
         self.config.write_text(
+            # Each listener has its own authentication (the plain one stays anonymous).
+            "per_listener_settings true\n"
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence false\n"
@@ -126,8 +130,14 @@ class Mosquitto:
                 f.write(
                     f"listener {self.tls_port} 127.0.0.1\n"
                     f"cafile {tls.ca}\ncertfile {tls.server_cert}\nkeyfile {tls.server_key}\n"
-                    "require_certificate true\n"
+                    "require_certificate true\nallow_anonymous true\n"
                 )
+        if password is not None:
+            passwd = directory / "passwd"
+            subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), *password], check=True)
+            with self.config.open("a") as f:
+                f.write(f"listener {self.auth_port} 127.0.0.1\n"
+                        f"allow_anonymous false\npassword_file {passwd}\n")  # fmt: skip
 
     def start(self, timeout_s: float = 10.0) -> None:
         assert MOSQUITTO is not None

@@ -112,6 +112,7 @@ class MqttPublisher:
         self._on_ack: Callable[[bytes], None] = lambda payload: None
         self._on_connect: Callable[[], None] = lambda: None
         self.auth_failed = False
+        self.changed = threading.Condition()  # notified on every connection state change
         self.counters = {"connects": 0, "disconnects": 0, "connect_failures": 0,
                          "publish_failures": 0, "published": 0, "acks_received": 0}  # fmt: skip
         self._client = self._make_client()
@@ -162,6 +163,15 @@ class MqttPublisher:
             self._thread.join(timeout_s)
             self._thread = None
 
+    def wait_for(self, predicate: Callable[[MqttPublisher], bool], timeout_s: float) -> bool:
+        """Block until `predicate(self)` holds after a connection state change (tests, LEDs)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: predicate(self), timeout_s)
+
+    def _notify(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
     def state(self) -> LinkState:
         if self.auth_failed:
             return LinkState.AUTH_FAILED
@@ -191,6 +201,7 @@ class MqttPublisher:
         except (OSError, ssl.SSLError) as exc:
             self.counters["connect_failures"] += 1
             log.debug("uplink: cannot reach broker %s:%d: %s", s.host, s.port, exc)
+            self._notify()
             return
         while not self._stop.is_set():
             rc = self._client.loop(timeout=0.05)
@@ -221,6 +232,7 @@ class MqttPublisher:
             # CONNACK 0x86 bad user name or password, 0x87 not authorized (MQTT v5 §3.2.2.2)
             self.auth_failed = reason.value in (0x86, 0x87, 0x8C)
             log.warning("uplink: broker refused the connection: %s", reason)
+            self._notify()
             return
         self.auth_failed = False
         self.backoff.reset()  # only here: after a CONNACK that reports success
@@ -231,6 +243,7 @@ class MqttPublisher:
         self.counters["connects"] += 1
         self._connected.set()
         log.info("uplink: connected to %s:%d", self.settings.host, self.settings.port)
+        self._notify()
         self._on_connect()
 
     def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
@@ -239,6 +252,7 @@ class MqttPublisher:
             self.counters["disconnects"] += 1
             log.warning("uplink: disconnected from broker: %s", reason)
         self._connected.clear()
+        self._notify()
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, message: Any) -> None:
         if message.topic == self.acks_topic:

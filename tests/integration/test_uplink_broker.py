@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,18 +29,25 @@ class Sensor:
     """Buffer + MqttPublisher + Forwarder, as the daemon wires them, on loopback."""
 
     def __init__(self, directory: Path, broker: Mosquitto, *, ack_timeout_s: float = 5.0,
-                 tls: TlsFiles | None = None) -> None:  # fmt: skip
+                 tls: TlsFiles | None = None, **settings_over: Any) -> None:  # fmt: skip
         self.sensor_id = f"pi-{uuid.uuid4().hex[:8]}"
         self.buffer = Buffer(
             directory, SIGNER, sensor_id=self.sensor_id, epoch=EPOCH, seal_items=10
         )
         settings = MqttSettings(
-            host=broker.host, port=broker.tls_port if tls else broker.port, site="branch-1",
-            sensor_id=self.sensor_id, tls=tls is not None,
-            ca_file=str(tls.ca) if tls else "", cert_file=str(tls.client_cert) if tls else "",
+            host=broker.host,
+            port=broker.tls_port if tls else broker.port,
+            site="branch-1",
+            sensor_id=self.sensor_id,
+            tls=tls is not None,
+            ca_file=str(tls.ca) if tls else "",
+            cert_file=str(tls.client_cert) if tls else "",
             key_file=str(tls.client_key) if tls else "",
-            keepalive_s=5, retry_min_s=0.05, retry_max_s=0.5,
-        )  # fmt: skip
+            keepalive_s=5,
+            retry_min_s=0.05,
+            retry_max_s=0.5,
+        )
+        settings = dataclasses.replace(settings, **settings_over)  # fmt: skip
         self.publisher = MqttPublisher(settings)
         self.forwarder = Forwarder(self.buffer, self.publisher, sensor_id=self.sensor_id,
                                    key_id=SIGNER.key_id, epoch=EPOCH, tick_s=0.05,
@@ -145,3 +154,35 @@ def test_delivery_over_tls_with_a_client_certificate(tmp_path: Path) -> None:
         sensor.buffer.store_many(sample_findings(20))
         assert sensor.wait_drained()
         assert sorted(receiver.numbers()) == list(range(20))
+
+
+def test_username_and_password_authenticate_the_sensor(tmp_path: Path) -> None:
+    require_mosquitto()
+    with (
+        Mosquitto(_mkdir(tmp_path / "broker"), password=("sensor", "s3cret")) as broker,
+        Sensor(tmp_path / "buffer", broker, port=broker.auth_port, username="sensor",
+               password="s3cret") as sensor,
+        TestReceiver(broker.host, broker.port, sensor.keys) as receiver,
+    ):  # fmt: skip
+        sensor.buffer.store_many(sample_findings(10))
+        assert sensor.wait_drained()
+        assert sorted(receiver.numbers()) == list(range(10))
+
+
+def test_refused_credentials_show_auth_failed_and_backoff_is_not_reset(tmp_path: Path) -> None:
+    require_mosquitto()
+    with (
+        Mosquitto(_mkdir(tmp_path / "broker"), password=("sensor", "s3cret")) as broker,
+        Sensor(tmp_path / "buffer", broker, port=broker.auth_port, username="sensor",
+               password="wrong", retry_min_s=0.01, retry_max_s=0.05) as sensor,
+    ):  # fmt: skip
+        sensor.buffer.store_many(sample_findings(10))
+        publisher = sensor.publisher
+        assert publisher.wait_for(lambda p: p.counters["connect_failures"] >= 3, 30.0)
+        assert publisher.state() is LinkState.AUTH_FAILED
+        assert sensor.forwarder.status().link is LinkState.AUTH_FAILED
+        # A refused CONNACK is not a success: the backoff keeps growing (each failure is
+        # followed by one more backoff step, so 3 failures mean at least 2 steps, not reset).
+        assert publisher.backoff.attempt >= 2
+        assert publisher.counters["connects"] == 0
+        assert sensor.buffer.sealed() == [0]
