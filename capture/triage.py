@@ -439,21 +439,26 @@ class Triage:
         self._llc = tuple(llc)
 
     def skips(self, data: bytes, vlan: int | None) -> bool:
-        """True for an untagged Ethernet/IPv4 TCP segment that `decide` would drop anyway.
+        """True for an untagged Ethernet/IPv4 TCP or UDP packet `decide` would drop anyway.
 
         The fast path for bulk traffic, on raw bytes, before any Frame is built: a bare ACK,
-        or a data segment of a flow over its extractors' segment budget or declined by every
-        `wants()`. Anything else (SYN/FIN/RST, fragments, options this cannot vouch for,
+        a data segment of a flow over its extractors' segment budget, or a TCP/UDP payload of
+        a flow every `wants()` declined (UDP only to ports >= 1024, which the rules ignore). Anything else (SYN/FIN/RST, fragments, options this cannot vouch for,
         malformed headers) returns False and takes the full parse, so weird packets are
         still counted there.
         """
-        if len(data) < 54 or data[12] != 0x08 or data[13] != 0x00 or data[23] != IPPROTO_TCP:
+        if len(data) < 42 or data[12] != 0x08 or data[13] != 0x00:
             return False
         vihl = data[14]
         ihl = (vihl & 0x0F) * 4
         if vihl >> 4 != 4 or ihl < 20 or data[20] & 0x3F or data[21]:
             return False  # not IPv4, or a fragment (MF set or an offset)
         l4 = 14 + ihl
+        proto = data[23]
+        if proto == IPPROTO_UDP:
+            return self._skips_udp(data, vlan, l4)
+        if proto != IPPROTO_TCP:
+            return False
         if len(data) < l4 + 20:
             return False
         flags = data[l4 + 13]
@@ -481,6 +486,23 @@ class Triage:
                 return False
             self.over_budget += 1
             return True
+        state = self._flows.get(key)
+        if isinstance(state, int) and state >= _DECLINE_AFTER:
+            self._flows.move_to_end(key)
+            return True
+        return False
+
+    def _skips_udp(self, data: bytes, vlan: int | None, l4: int) -> bool:
+        """A UDP datagram of a flow every `wants()` declined, to a port the rules ignore."""
+        if len(data) < l4 + 8:
+            return False
+        sport = (data[l4] << 8) | data[l4 + 1]
+        dport = (data[l4 + 2] << 8) | data[l4 + 3]
+        if dport < _UDP_COUNT_BELOW or dport in self._udp or sport in self._udp:
+            return False
+        src = (_inet_ntoa(data[26:30]), sport)
+        dst = (_inet_ntoa(data[30:34]), dport)
+        key = (vlan, *src, *dst) if src <= dst else (vlan, *dst, *src)
         state = self._flows.get(key)
         if isinstance(state, int) and state >= _DECLINE_AFTER:
             self._flows.move_to_end(key)
