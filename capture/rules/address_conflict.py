@@ -71,7 +71,7 @@ class _Claimer:
 
 
 class AddressConflict(Rule):
-    wants_frames = True
+    frame_kinds = frozenset(("arp",))
 
     def __init__(self, config: DetectConfig, store: FindingStore, engine: RuleEngine) -> None:
         super().__init__(config, store, engine)

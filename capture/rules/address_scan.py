@@ -43,7 +43,7 @@ class _Source:
 
 
 class AddressScan(Rule):
-    wants_frames = True
+    frame_kinds = frozenset(("ip",))
 
     def __init__(self, config: DetectConfig, store: FindingStore, engine: RuleEngine) -> None:
         super().__init__(config, store, engine)

@@ -36,7 +36,7 @@ class _Asker:
 
 
 class ArpScan(Rule):
-    wants_frames = True
+    frame_kinds = frozenset(("arp",))
 
     def __init__(self, config: DetectConfig, store: FindingStore, engine: RuleEngine) -> None:
         super().__init__(config, store, engine)

@@ -213,9 +213,19 @@ class Packet:
     probe: str | None  # ProbeKind when the frame is a probe
     answer: bool  # the frame answers a probe (SYN-ACK, UDP answer)
     allowlisted: bool  # the source is in detect.scanner_allowlist
-    src_key: str | None  # device key of the sender (None when it has no address)
-    dst_key: str | None
+    engine: RuleEngine
     arp: Arp | None = None
+
+    @property
+    def src_key(self) -> str | None:
+        """Device key of the sender (None when it has no address); computed when asked."""
+        frame = self.frame
+        return self.engine.frame_key(frame.src_mac, frame.src_ip, frame.vlan)
+
+    @property
+    def dst_key(self) -> str | None:
+        frame = self.frame
+        return self.engine.frame_key(frame.dst_mac, frame.dst_ip, frame.vlan)
 
 
 class Rule:
@@ -225,7 +235,7 @@ class Rule:
     state and reports evictions through limits().
     """
 
-    wants_frames = False
+    frame_kinds: frozenset[str] = frozenset()  # "ip", "arp": the frames on_frame is given
     wants_observations = False
 
     def __init__(self, config: DetectConfig, store: FindingStore, engine: RuleEngine) -> None:
@@ -351,7 +361,8 @@ class RuleEngine:
             module = importlib.import_module(f"capture.rules.{name}")
             for rule_cls in module.RULES:
                 self.rules.append(rule_cls(config, self.store, self))
-        self._frame_rules = [r for r in self.rules if r.wants_frames]
+        self._ip_rules = [r for r in self.rules if "ip" in r.frame_kinds]
+        self._arp_rules = [r for r in self.rules if "arp" in r.frame_kinds]
         self._obs_rules = [r for r in self.rules if r.wants_observations]
         self.last_at: float | None = None
 
@@ -365,13 +376,17 @@ class RuleEngine:
             probe=probe_kind(frame),
             answer=is_answer(frame),
             allowlisted=self.allowlist.contains(frame.src_mac, frame.src_ip),
-            src_key=self.frame_key(frame.src_mac, frame.src_ip, frame.vlan),
-            dst_key=self.frame_key(frame.dst_mac, frame.dst_ip, frame.vlan),
+            engine=self,
             arp=parse_arp(frame),
         )
-        if frame.src_ip is not None and frame.src_mac is not None:
-            self._ip_macs.setdefault((frame.vlan, frame.src_ip), lambda: frame.src_mac or "")
-        for rule in self._frame_rules:
+        if packet.arp is not None:
+            rules = self._arp_rules
+        else:
+            rules = self._ip_rules
+            src_mac = frame.src_mac
+            if frame.src_ip is not None and src_mac is not None:
+                self._ip_macs.setdefault((frame.vlan, frame.src_ip), lambda: src_mac)
+        for rule in rules:
             self._guard(rule, rule.on_frame, packet)
 
     def on_observation(self, obs: Observation, device: DeviceRecord | None) -> None:

@@ -40,7 +40,7 @@ def is_telnet_server(obs: Observation) -> bool:
 
 
 class TelnetExposed(Rule):
-    wants_frames = True
+    frame_kinds = frozenset(("ip",))
     wants_observations = True
 
     def __init__(self, config: DetectConfig, store: FindingStore, engine: RuleEngine) -> None:
