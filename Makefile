@@ -44,6 +44,7 @@ bench: install
 
 eval: install
 	$(VENV)/bin/branchwatch eval tests/personas/labels.json
+	$(VENV)/bin/branchwatch eval tests/personas/labels-heldout.json
 	$(VENV)/bin/branchwatch eval ../shared/corpus/labels.json
 
 golden: install
