@@ -129,7 +129,9 @@ class AddressScan(Rule):
             }
 
         source = packet.src_key or str(frame.src_ip)
-        self.store.alert(spec, source, [], frame.at, evidence, count=count)
+        target = packet.dst_key
+        targets = [target] if target is not None and count else []
+        self.store.alert(spec, source, targets, frame.at, evidence, count=count)
 
     def tick(self, now: float) -> None:
         window_s = self.config.slow_scan_window_s

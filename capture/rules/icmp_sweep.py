@@ -81,7 +81,9 @@ class IcmpSweep(Rule):
                 "last_at": frame.at,
             }
 
-        self.store.alert(SPEC, packet.src_key or src, [], frame.at, evidence, count=count)
+        target = packet.dst_key
+        targets = [target] if target is not None and count else []
+        self.store.alert(SPEC, packet.src_key or src, targets, frame.at, evidence, count=count)
 
     def tick(self, now: float) -> None:
         window_s = self.config.icmp_sweep_window_s

@@ -160,6 +160,7 @@ def test_address_scan_of_50_hosts_raises_address_scan(make_engine: EngineFactory
         engine.on_frame(tcp(10.0 + i * 0.1, SCANNER, f"192.168.7.{i + 1}", 40000, 445))
     (alert,) = _alerts(engine, "address-scan")
     assert alert.attack_technique == "T1595.001"
+    assert alert.devices == (SCANNER_MAC, TARGET_MAC)  # source, then the targets' keys
     assert alert.count == 50
     assert _alerts(engine, "address-scan-slow") == []
     assert _alerts(engine, "port-scan") == []
