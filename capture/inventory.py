@@ -284,6 +284,8 @@ class Inventory:
             del self._by_ip[index_key]
 
     def _add_names(self, device: DeviceRecord, obs: Observation) -> bool:
+        if obs.protocol == "nbns" and not _is_nbns_host_name(obs):
+            return False
         changed = False
         for fact, value in obs.facts.items():
             roles = _NAME_FACTS.get((obs.protocol, fact))
@@ -490,6 +492,16 @@ def _to_link_scope(obs: Observation) -> bool:
     if dst.version == 4:
         return dst in _LINK_SCOPE_V4 or int(dst) == 0xFFFFFFFF
     return dst.is_multicast and (int(dst) >> 112) & 0xF == 2  # RFC 4291 §2.7 scope 2: link
+
+
+# NetBIOS name suffixes that name the host itself: workstation, messenger, file server
+# (the others name a workgroup, a domain or a browser role; group names name no one).
+_NBNS_HOST_SUFFIXES = frozenset({0x00, 0x03, 0x20})
+
+
+def _is_nbns_host_name(obs: Observation) -> bool:
+    suffix = obs.facts.get("suffix")
+    return obs.facts.get("group") is not True and (suffix is None or suffix in _NBNS_HOST_SUFFIXES)
 
 
 def _text(value: object) -> str | None:

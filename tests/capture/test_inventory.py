@@ -258,3 +258,34 @@ def test_link_scope_multicast_sender_teaches_its_subnet() -> None:
     assert inv.subnets == ["198.18.5.0/24"]
     device = inv.get(PRINTER)
     assert device is not None and set(device.ips) == {"198.18.5.9"}
+
+
+def test_nbns_workgroup_and_browser_names_are_not_device_names() -> None:
+    # RFC 1001/1002 names with Microsoft suffixes: 0x1d local master browser, group 0x01
+    # __MSBROWSE__, 0x00 workstation (arkime/nbns.pcap shows all three).
+    inv = Inventory(InventoryConfig())
+    for name, suffix, group in (("WORKGROUP", 0x1D, False), ("__MSBROWSE__", 0x01, True)):
+        inv.update(
+            _obs(
+                PRINTER,
+                "192.168.1.20",
+                "nbns",
+                role=Role.ANNOUNCER,
+                name=name,
+                suffix=suffix,
+                group=group,
+            )
+        )
+    inv.update(
+        _obs(
+            PRINTER,
+            "192.168.1.20",
+            "nbns",
+            role=Role.ANNOUNCER,
+            name="MDJR98",
+            suffix=0,
+            group=False,
+        )
+    )
+    device = inv.get(PRINTER)
+    assert device is not None and list(device.names) == ["MDJR98"]
