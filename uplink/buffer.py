@@ -298,6 +298,7 @@ class Buffer:
             except (OSError, SegmentFormatError) as exc:
                 self._quarantine(path, f"unreadable at send: {exc}")
                 self._segments.pop(seq, None)
+                self._state.add_gap(seq, 0, evicted=False)  # the collector must hear of it
                 self._save_state()
                 return None
             return batch
@@ -485,19 +486,21 @@ class Buffer:
         for path in self.directory.glob("*" + TMP_SUFFIX):
             self.ops.unlink(path)
         self._load_state()
-        for path in sorted(self.directory.iterdir()):
-            seq = segment_seq(path.name)
-            if seq is not None:
-                self._load_segment(path, seq)
-            elif path.name.endswith(REJECTED_SUFFIX):
-                self._other_bytes[path.name] = path.stat().st_size
+        paths = sorted(self.directory.iterdir())
+        seqs = {seq: path for path in paths if (seq := segment_seq(path.name)) is not None}
         scan = self._scan_journal()
-        top = max(self._segments, default=-1)
+        # Every seq seen on disk counts, quarantined ones too: a seq is never reused.
+        top = max(seqs, default=-1)
         floor = max(self._state.next_seq, top + 1)
         if self._state.gap_ranges and (
             top >= self._state.next_seq or (scan and scan.seq > self._state.next_seq)
         ):
             self._state.clear_gap()  # the crash came after the gap's batch was sealed
+        for seq, path in seqs.items():
+            self._load_segment(path, seq)
+        for path in paths:
+            if path.name.endswith(REJECTED_SUFFIX):
+                self._other_bytes[path.name] = path.stat().st_size
         if scan is not None and scan.seq >= floor:
             if scan.torn:
                 self._state.recoveries += 1
@@ -544,6 +547,7 @@ class Buffer:
                 raise SegmentFormatError("segment does not match its name or key")
         except (OSError, SegmentFormatError, WireError) as exc:
             self._quarantine(path, str(exc))
+            self._state.add_gap(seq, 0, evicted=False)  # reported in the next gap record
             return
         if version == 0:
             log.info("buffer: migrating segment %d from format v0 to v1", seq)

@@ -236,15 +236,20 @@ class BufferState:
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in obj.items() if k in names})
 
-    def add_gap(self, seq: int, items: int) -> None:
-        if self.gap_ranges and self.gap_ranges[-1][1] + 1 == seq:
-            self.gap_ranges[-1][1] = seq
-        else:
-            self.gap_ranges.append([seq, seq])
+    def add_gap(self, seq: int, items: int, *, evicted: bool = True) -> None:
+        """Record a batch that will never be sent (evicted, or quarantined with items=0)."""
+        merged: list[list[int]] = []
+        for first, last in sorted([*self.gap_ranges, [seq, seq]]):
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], last)
+            else:
+                merged.append([first, last])
+        self.gap_ranges = merged
         self.gap_batches += 1
         self.gap_items += items
-        self.evicted_batches += 1
-        self.evicted_items += items
+        if evicted:
+            self.evicted_batches += 1
+            self.evicted_items += items
 
     def in_gap(self, seq: int) -> bool:
         return any(a <= seq <= b for a, b in self.gap_ranges)

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from uplink.batch import GENESIS_HASH, Signer, batch_hash, parse_envelope, verify_batch
+from uplink.batch import (
+    GENESIS_HASH,
+    GapItem,
+    Signer,
+    batch_hash,
+    decode_items,
+    parse_envelope,
+    verify_batch,
+)
 from uplink.buffer import Buffer, stored_items
 from uplink.errors import BufferStoreError
 from uplink.segment import segment_name
@@ -231,3 +239,19 @@ def test_buffer_of_another_key_is_refused(tmp_path: Path) -> None:
         b.store_many(sample_findings(1))
     with pytest.raises(BufferStoreError):
         Buffer(tmp_path, Signer.generate(), sensor_id="pi-1", epoch=42)
+
+
+def test_quarantined_newest_segment_is_reported_as_a_gap_and_its_seq_not_reused(
+    tmp_path: Path,
+) -> None:
+    with open_buffer(tmp_path) as b:
+        b.store_many(sample_findings(20))
+    (tmp_path / segment_name(1)).write_bytes(b"BWS\x01garbage")
+    with open_buffer(tmp_path) as b:
+        b.store_many(sample_findings(10, start=20))
+        assert b.sealed() == [0, 2]
+        raw = b.read(2)
+        assert raw is not None
+        gaps = [i for i in decode_items(parse_envelope(raw)) if isinstance(i, GapItem)]
+        assert [g.ranges for g in gaps] == [((1, 1),)]
+        assert b.stats().evicted_batches == 0
