@@ -18,8 +18,8 @@ the transaction that ingests the batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from uplink.batch import (
     Batch,
@@ -68,8 +68,13 @@ class SensorKeys:
     keys: dict[str, KeyState]
 
 
-# sensor_id -> SensorKeys, or None when the sensor is not registered.
-Registry = Callable[[str], SensorKeys | None]
+class Registry(Protocol):
+    """(sensor_id, key_id) -> the sensor's SensorKeys, or None when it is not registered.
+
+    `key_id` lets a caching registry reload a sensor whose new key it has not seen yet.
+    """
+
+    def __call__(self, sensor_id: str, key_id: str | None = None, /) -> SensorKeys | None: ...
 
 
 class VerifyError(WireError):
@@ -95,7 +100,7 @@ def verify(topic: str, raw: bytes, registry: Registry, *, now: float, max_bytes:
     site, topic_sensor, kind = parse_topic(topic)
     if kind is not TopicKind.BATCHES or topic_sensor != header.sensor_id:
         raise IdentityMismatchError(f"batch of {header.sensor_id!r} on topic {topic!r}")
-    sensor = registry(header.sensor_id)
+    sensor = registry(header.sensor_id, header.key_id)
     if sensor is None:
         raise VerifyError(f"sensor {header.sensor_id!r} is not registered", reason=UNKNOWN_SENSOR)
     if sensor.site != site:
