@@ -140,3 +140,19 @@ def test_bad_config_exits_78(
     config.write_text("[inventory]\ndevices_max = 0\n")
     assert main(["inspect", "--config", str(config), str(capture)]) == 78
     assert "inventory.devices_max" in capsys.readouterr().err
+
+
+def test_progress_bar_reaches_the_end_of_the_file(
+    capture: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from firmware import inspect
+    from firmware.config import load_config
+
+    monkeypatch.setattr(inspect, "PROGRESS_MIN_BYTES", 0)
+    monkeypatch.setattr(inspect, "_PROGRESS_EVERY", 1)
+    stream = io.StringIO()
+    pipeline, failure = inspect.inspect_file(str(capture), load_config(), progress=stream)
+    assert failure is None and pipeline.stats.packets == 2
+    assert "100.0%" in stream.getvalue() and "2 packets" in stream.getvalue()
