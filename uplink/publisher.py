@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 QOS = 1
 SESSION_EXPIRY_S = 7 * 86400  # the broker keeps our session (subscriptions, queued acks)
+# Retained on .../status: ONLINE after each CONNACK, OFFLINE as the will and on clean stop.
+ONLINE = b'{"state":"online"}'
+OFFLINE = b'{"state":"offline"}'
 
 
 class LinkState(StrEnum):
@@ -103,6 +106,7 @@ class MqttPublisher:
         self.settings = settings
         self.batches_topic = topic(settings.site, settings.sensor_id, TopicKind.BATCHES)
         self.acks_topic = topic(settings.site, settings.sensor_id, TopicKind.ACKS)
+        self.status_topic = topic(settings.site, settings.sensor_id, TopicKind.STATUS)
         self.backoff = Backoff(settings.retry_min_s, settings.retry_max_s, rand)
         self._queue: queue.Queue[bytes] = queue.Queue()
         self._stop = threading.Event()
@@ -133,8 +137,7 @@ class MqttPublisher:
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
-        client.will_set(topic(s.site, s.sensor_id, TopicKind.STATUS), b'{"state":"offline"}',
-                        qos=QOS, retain=True)  # fmt: skip
+        client.will_set(self.status_topic, OFFLINE, qos=QOS, retain=True)  # fmt: skip
         return client
 
     # --- Publisher protocol -----------------------------------------------------------------
@@ -209,6 +212,7 @@ class MqttPublisher:
                 break
             self._drain()
         if self._stop.is_set() and self._client.is_connected():
+            self._client.publish(self.status_topic, OFFLINE, qos=QOS, retain=True)
             self._client.disconnect()
             self._client.loop(timeout=0.1)
 
@@ -237,6 +241,7 @@ class MqttPublisher:
         self.auth_failed = False
         self.backoff.reset()  # only here: after a CONNACK that reports success
         client.subscribe(self.acks_topic, qos=QOS)
+        client.publish(self.status_topic, ONLINE, qos=QOS, retain=True)
         while not self._queue.empty():  # stale publishes of the previous session
             self._queue.get_nowait()
         self._generation += 1

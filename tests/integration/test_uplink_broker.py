@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.broker import Mosquitto, TlsFiles, make_tls_files, require_mosquitto
 from tests.uplink.receiver import TestReceiver
@@ -186,3 +188,35 @@ def test_refused_credentials_show_auth_failed_and_backoff_is_not_reset(tmp_path:
         assert publisher.backoff.attempt >= 2
         assert publisher.counters["connects"] == 0
         assert sensor.buffer.sealed() == [0]
+
+
+def status_becomes(broker: Mosquitto, topic_name: str, expected: bytes) -> bool:
+    """A fresh subscriber sees `expected` on `topic_name` (retained, or published soon after)."""
+    arrived = threading.Event()
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                         client_id=f"probe-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)  # fmt: skip
+
+    def on_message(c: mqtt.Client, userdata: Any, message: Any) -> None:
+        if bytes(message.payload) == expected:
+            arrived.set()
+
+    client.on_message = on_message
+    client.on_connect = lambda c, *a: c.subscribe(topic_name, qos=1)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        return arrived.wait(10.0)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_status_topic_is_online_while_connected_and_offline_after_stop(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    sensor = Sensor(tmp_path / "buffer", mosquitto)
+    status = f"branchwatch/branch-1/{sensor.sensor_id}/status"
+    with sensor:
+        assert sensor.publisher.wait_for(lambda p: p.is_connected(), 30.0)
+        assert status_becomes(mosquitto, status, b'{"state":"online"}')
+    assert status_becomes(mosquitto, status, b'{"state":"offline"}')
