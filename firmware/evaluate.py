@@ -11,7 +11,8 @@ labelled classes for type), wrong-answer rate = wrong / labelled; and the type c
 matrix {label: {answer or "unclassified": count}}.
 
 Comparison: vendors through the normalisation table (capture/vendors.py); models without the
-maker's name, case and punctuation; a firmware label matches the firmware or the OS field.
+maker's name, case and punctuation; a firmware label matches the firmware or the OS field (an
+OS answer without any version number, "Windows", is not a firmware answer).
 Where the shorter of two model/firmware strings is a whole-word part of the longer one
 ("12.2(25)SEB4" in "IOS 12.2(25)SEB4 (C3560-ADVIPSERVICESK9-M)") it counts as the same
 version, provided it has a digit and is not a single bare number.
@@ -158,7 +159,10 @@ def _outcome(label: Label, device: DeviceRecord | None) -> dict[str, Any]:
         want = label.fields[name]
         got = answers[name]
         if name == "firmware":  # a firmware label may match the firmware or the OS field
-            given = [a for a in (answers["firmware"], answers["os"]) if a]
+            os_answer = answers["os"]
+            if os_answer and not (_has_digit(os_answer) or is_same(name, want, os_answer, None)):
+                os_answer = None  # "OpenBSD" names no version: not a firmware answer
+            given = [a for a in (answers["firmware"], os_answer) if a]
             matching = [a for a in given if is_same(name, want, a, None)]
             chosen = matching or given
             got = chosen[0] if chosen else None
@@ -246,6 +250,10 @@ def _f1(precision: float | None, recall: float | None) -> float | None:
 
 def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
+
+
+def _has_digit(text: str) -> bool:
+    return any(c.isdigit() for c in text)
 
 
 def _text(value: object) -> str | None:
