@@ -5,6 +5,8 @@ from __future__ import annotations
 import types
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from capture.errors import DecodeError
 from capture.frame import ETH_P_ARP, TCP_ACK, TCP_FIN, TCP_SYN, Frame
@@ -401,3 +403,44 @@ def test_raw_fast_path_leaves_malformed_and_counted_frames_to_the_full_parse() -
     assert triage.skips(syn, None) is False
     assert triage.skips(bad_offset, None) is False
     assert triage.skips(TLS_DATA[:40], None) is False
+
+
+_VALID_FRAMES = (QINQ_MDNS, SLL_SYN, SLL2_PING, IPV6_EXT_UDP, LLC_CDP, IPV4_OPTIONS_PING, TLS_DATA)
+_LINKTYPES = (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
+    LINKTYPE_IPV6,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=128),
+        st.builds(
+            lambda frame, cut, flip, value: _mutate(frame, cut, flip, value),
+            st.sampled_from(_VALID_FRAMES),
+            st.integers(0, 200),
+            st.integers(0, 199),
+            st.integers(0, 255),
+        ),
+    ),
+    linktype=st.sampled_from(_LINKTYPES),
+)
+def test_arbitrary_bytes_raise_only_decode_error(data: bytes, linktype: int) -> None:
+    triage = _triage()
+    triage.skips(data, None)
+    try:
+        frame = parse_frame(data, 0.0, linktype)
+    except DecodeError:
+        return
+    triage.decide(frame)
+
+
+def _mutate(frame: bytes, cut: int, flip: int, value: int) -> bytes:
+    out = bytearray(frame[: max(cut, 1)])
+    if out:
+        out[flip % len(out)] = value
+    return bytes(out)
