@@ -290,6 +290,10 @@ class Pipeline:
         """Devices created or changed since the last call (for the uplink buffer)."""
         return self.inventory.drain_changed()
 
+    def drain_merged(self) -> list[tuple[str, str]]:
+        """(address key "vlan/ip", MAC) pairs merged since the last call: the old key is gone."""
+        return self.inventory.drain_merged()
+
     def devices(self) -> list[DeviceRecord]:
         return self.inventory.devices()
 
