@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -341,8 +342,6 @@ class RuleEngine:
         strict: bool = False,
         learning_started_at: float | None = None,
     ) -> None:
-        import time
-
         self.config = config
         self.now = now if now is not None else time.time
         self.strict = strict
@@ -439,7 +438,7 @@ class RuleEngine:
     def key_for_ip(self, vlan: int | None, ip: str) -> str:
         """Device key of the host that sent from `ip`: its MAC when seen on this segment."""
         mac = self._ip_macs.peek((vlan, ip))
-        if mac is not None and mac not in self.gateways:
+        if mac is not None and mac not in self.gateways and is_private_address(ip):
             return mac
         return remote_key(vlan, ip)
 
