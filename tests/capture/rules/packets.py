@@ -52,6 +52,29 @@ def ipv4(src: str, dst: str, proto: int, payload: bytes, ttl: int = 64) -> bytes
     return header + payload
 
 
+def ipv6(src: str, dst: str, next_header: int, payload: bytes, hop_limit: int = 64) -> bytes:
+    """RFC 8200 fixed header (no extension headers)."""
+    import ipaddress
+
+    return (
+        struct.pack("!IHBB", 6 << 28, len(payload), next_header, hop_limit)
+        + ipaddress.IPv6Address(src).packed
+        + ipaddress.IPv6Address(dst).packed
+        + payload
+    )
+
+
+def tcp6(at: float, src: str, dst: str, sport: int, dport: int, flags: str = "S") -> Frame:
+    segment = tcp_segment(sport, dport, flags)
+    return frame_of(ethernet(SCANNER_MAC, TARGET_MAC, 0x86DD, ipv6(src, dst, 6, segment)), at)
+
+
+def icmp6_echo(at: float, src: str, dst: str) -> Frame:
+    """RFC 4443 §4.1 echo request (checksum left 0: the triage does not verify it)."""
+    body = struct.pack("!BBHHH", 128, 0, 0, 0x1234, 1) + b"ping"
+    return frame_of(ethernet(SCANNER_MAC, TARGET_MAC, 0x86DD, ipv6(src, dst, 58, body)), at)
+
+
 def tcp_segment(
     sport: int, dport: int, flags: str, seq: int = 1000, ack: int = 0, payload: bytes = b""
 ) -> bytes:

@@ -376,3 +376,18 @@ def test_a_session_repeating_its_failure_flag_counts_once(make_engine: EngineFac
     for i in range(30):  # three sessions, ten observations each (text growth, FIN)
         engine.on_observation(_telnet_failure(1.0 + i, 50000 + i // 10), None)  # type: ignore[arg-type]
     assert _alerts(engine, "password-guessing") == []
+
+
+def test_ipv6_port_scan_and_icmpv6_echo_sweep(make_engine: EngineFactory) -> None:
+    from tests.capture.rules.packets import icmp6_echo, tcp6
+
+    engine = make_engine()
+    for i in range(30):
+        engine.on_frame(tcp6(1.0 + i * 0.01, "fd00::10", "fd00::20", 40000, 1 + i))
+    for i in range(50):
+        engine.on_frame(icmp6_echo(2.0 + i * 0.01, "fd00::10", f"fd00::1:{i:x}"))
+    engine.on_frame(icmp6_echo(3.0, "fd00::10", "ff02::1"))  # all-nodes multicast: no host
+    (scan,) = _alerts(engine, "port-scan")
+    assert scan.evidence["target_ip"] == "fd00::20"
+    (sweep,) = _alerts(engine, "icmp-sweep")
+    assert sweep.count == 50
