@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collector.registry import CachedRegistry, add_key_in, sensor_keys
+from collector.sequence import ROLLBACK, alarm, apply_gap_item, check_sequence
 from collector.store import Store, Tx
 from collector.verify import REVOKED_KEY, Registry, Verified, verify
 from uplink.batch import (
@@ -48,8 +49,6 @@ from uplink.errors import WireError
 
 log = logging.getLogger(__name__)
 
-ROLLBACK = "rollback"
-REPLAY = "replay"
 
 _DEVICE_COLUMNS = {
     "category": "DeviceCategory",
@@ -220,12 +219,12 @@ class Ingestor:
                     (h.sensor_id,),
                 )
                 return self._outcome(v, AckStatus.DUPLICATE)
-            _alarm(tx, h.sensor_id, ROLLBACK, r.received_at, {"seq": h.seq, "epoch": h.epoch})
+            alarm(tx, h.sensor_id, ROLLBACK, r.received_at, {"seq": h.seq, "epoch": h.epoch})
             return self._reject(tx, v, ROLLBACK)
-        reason = _check_sequence(tx, batch, digest, r.received_at)
+        reason = check_sequence(tx, batch, digest, r.received_at)
         if reason is not None:
             if reason == ROLLBACK:
-                _alarm(tx, h.sensor_id, ROLLBACK, r.received_at, {"seq": h.seq, "epoch": h.epoch})
+                alarm(tx, h.sensor_id, ROLLBACK, r.received_at, {"seq": h.seq, "epoch": h.epoch})
             return self._reject(tx, v, reason)
         findings = self._apply_items(tx, v, r.received_at, changed)
         tx.execute(
@@ -275,7 +274,7 @@ class Ingestor:
             'SELECT "IsClockSkewed" FROM "Sensors" WHERE "SensorId" = ?', (h.sensor_id,)
         )
         if skewed and row is not None and not row[0]:
-            _alarm(tx, h.sensor_id, "clock-skew", received_at, {"skew_s": skew})
+            alarm(tx, h.sensor_id, "clock-skew", received_at, {"skew_s": skew})
         tx.execute(
             'UPDATE "Sensors" SET "LastBatchAt" = ?, "LastBatchCreatedAt" = ?, '
             '"LastBatchSeq" = ?, "LastEpoch" = ?, "BatchesIngested" = "BatchesIngested" + 1, '
@@ -315,7 +314,7 @@ class Ingestor:
                     ),
                 )
             elif isinstance(item, GapItem):
-                _apply_gap_item(tx, v.batch, item, received_at)
+                apply_gap_item(tx, v.batch, item, received_at)
             elif isinstance(item, KeyRotation):
                 add_key_in(
                     tx,
@@ -335,128 +334,6 @@ def _stream_order(batch: Batch) -> tuple[str, str, int, int]:
 
 def _device_id(sensor_id: str, key: str) -> str:
     return f"{sensor_id}/{key}"
-
-
-def _alarm(tx: Tx, sensor_id: str, kind: str, at: float, details: Mapping[str, Any]) -> None:
-    tx.execute(
-        'INSERT INTO "SensorAlarms" ("SensorId", "Kind", "At", "Details") VALUES (?, ?, ?, ?)',
-        (sensor_id, kind, at, json.dumps(dict(details), sort_keys=True)),
-    )
-
-
-# --- sequence --------------------------------------------------------------------------------
-
-_STREAM = '"SensorId" = ? AND "KeyId" = ? AND "Epoch" = ?'
-
-
-def _check_sequence(tx: Tx, batch: Batch, digest: str, now: float) -> str | None:
-    """Accept the batch's seq into its stream (updating Streams and SequenceGaps) or say why not."""
-    h = batch.header
-    stream = (h.sensor_id, h.key_id, h.epoch)
-    seq, prev = h.seq, h.prev_hash.hex()
-    row = tx.fetchone(f'SELECT "MaxSeq", "MaxHash" FROM "Streams" WHERE {_STREAM}', stream)
-    if row is None:
-        if seq > 0:
-            _add_gap(tx, stream, 0, seq - 1, now)
-        tx.execute(
-            'INSERT INTO "Streams" ("SensorId", "KeyId", "Epoch", "MaxSeq", "MaxHash", '
-            '"StartedAt") VALUES (?, ?, ?, ?, ?, ?)',
-            (*stream, seq, digest, now),
-        )
-        return None
-    max_seq, max_hash = int(row[0]), row[1]
-    if seq > max_seq:
-        if seq == max_seq + 1 and prev != max_hash:
-            return ROLLBACK
-        if seq > max_seq + 1:
-            _add_gap(tx, stream, max_seq + 1, seq - 1, now)
-        tx.execute(
-            f'UPDATE "Streams" SET "MaxSeq" = ?, "MaxHash" = ? WHERE {_STREAM}',
-            (seq, digest, *stream),
-        )
-        return None
-    if not _in_gap(tx, stream, seq):
-        return REPLAY
-    before = tx.fetchone(
-        f'SELECT "BatchHash" FROM "Batches" WHERE {_STREAM} AND "BatchSeq" = ?', (*stream, seq - 1)
-    )
-    after = tx.fetchone(
-        f'SELECT "PrevHash" FROM "Batches" WHERE {_STREAM} AND "BatchSeq" = ?', (*stream, seq + 1)
-    )
-    if (before is not None and before[0] != prev) or (after is not None and after[0] != digest):
-        return ROLLBACK
-    _remove_range(tx, stream, seq, seq)
-    return None
-
-
-def _in_gap(tx: Tx, stream: tuple[str, str, int], seq: int) -> bool:
-    return (
-        tx.fetchone(
-            f'SELECT 1 FROM "SequenceGaps" WHERE {_STREAM} AND "FirstSeq" <= ? AND "LastSeq" >= ?',
-            (*stream, seq, seq),
-        )
-        is not None
-    )
-
-
-def _add_gap(tx: Tx, stream: tuple[str, str, int], first: int, last: int, now: float) -> None:
-    tx.execute(
-        'INSERT INTO "SequenceGaps" ("SensorId", "KeyId", "Epoch", "FirstSeq", "LastSeq", '
-        '"RecordedAt") VALUES (?, ?, ?, ?, ?, ?)',
-        (*stream, first, last, now),
-    )
-    tx.execute(
-        'UPDATE "Sensors" SET "GapBatches" = "GapBatches" + ? WHERE "SensorId" = ?',
-        (last - first + 1, stream[0]),
-    )
-    _alarm(tx, stream[0], "gap", now, {"epoch": stream[2], "first": first, "last": last})
-
-
-def _remove_range(tx: Tx, stream: tuple[str, str, int], first: int, last: int) -> int:
-    """Close [first, last] in the stream's gaps; returns how many missing seqs it closed."""
-    closed = 0
-    for g_first, g_last, recorded_at in tx.fetchall(
-        f'SELECT "FirstSeq", "LastSeq", "RecordedAt" FROM "SequenceGaps" WHERE {_STREAM} '
-        'AND "FirstSeq" <= ? AND "LastSeq" >= ?',
-        (*stream, last, first),
-    ):
-        tx.execute(
-            f'DELETE FROM "SequenceGaps" WHERE {_STREAM} AND "FirstSeq" = ?', (*stream, g_first)
-        )
-        lo, hi = max(first, g_first), min(last, g_last)
-        closed += hi - lo + 1
-        for a, b in ((g_first, lo - 1), (hi + 1, g_last)):
-            if a <= b:
-                tx.execute(
-                    'INSERT INTO "SequenceGaps" ("SensorId", "KeyId", "Epoch", "FirstSeq", '
-                    '"LastSeq", "RecordedAt") VALUES (?, ?, ?, ?, ?, ?)',
-                    (*stream, a, b, recorded_at),
-                )
-    if closed:
-        tx.execute(
-            'UPDATE "Sensors" SET "GapBatches" = "GapBatches" - ? WHERE "SensorId" = ?',
-            (closed, stream[0]),
-        )
-    return closed
-
-
-def _apply_gap_item(tx: Tx, batch: Batch, item: GapItem, now: float) -> None:
-    h = batch.header
-    stream = (h.sensor_id, h.key_id, h.epoch)
-    for first, last in item.ranges:
-        if last < h.seq:
-            _remove_range(tx, stream, first, last)
-    tx.execute(
-        'UPDATE "Sensors" SET "EvictedItems" = "EvictedItems" + ? WHERE "SensorId" = ?',
-        (item.items, h.sensor_id),
-    )
-    _alarm(
-        tx,
-        h.sensor_id,
-        "evicted",
-        now,
-        {"ranges": [list(r) for r in item.ranges], "batches": item.batches, "items": item.items},
-    )
 
 
 # --- devices and findings --------------------------------------------------------------------
