@@ -101,15 +101,16 @@ class Classifier:
         self.config = config
         self.rules = tuple(rules) if rules is not None else load_rules()
         self._index = index_rules(self.rules)
-        self._protocols = frozenset(p for p, _ in self._index) | {"dhcp"}
+        # Fact keys some rule reads, plus those the derived ("host", "name") comes from.
+        self._keys = frozenset(self._index) | frozenset(_NAME_FACTS)
 
     # -- the Inventory's entry points ---------------------------------------------------------
 
     def observe(self, device: DeviceRecord, obs: Observation) -> list[FieldChange]:
         """Reclassify `device` after the Inventory merged `obs` into it; return the changes."""
         if device.classification:
-            if obs.protocol not in self._protocols:
-                return []
+            if not any((obs.protocol, key) in self._keys for key in obs.facts):
+                return []  # nothing a rule reads (DNS qtype, TCP window, ARP op...)
             allowed = EVIDENCE_ROLES.get(obs.protocol)
             if allowed is not None and obs.role not in allowed:
                 return []  # a probe or a query says nothing about its sender
