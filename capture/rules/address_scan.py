@@ -131,7 +131,9 @@ class AddressScan(Rule):
         source = packet.src_key or str(frame.src_ip)
         target = packet.dst_key
         targets = [target] if target is not None and count else []
-        self.store.alert(spec, source, targets, frame.at, evidence, count=count)
+        self.store.alert(
+            spec, source, targets, frame.at, evidence, count=count, started_at=window.oldest_at
+        )
 
     def tick(self, now: float) -> None:
         window_s = self.config.slow_scan_window_s

@@ -90,7 +90,15 @@ class ArpScan(Rule):
                 "last_at": frame.at,
             }
 
-        self.store.alert(SPEC, arp.sender_mac, [], frame.at, evidence, count=count)
+        self.store.alert(
+            SPEC,
+            arp.sender_mac,
+            [],
+            frame.at,
+            evidence,
+            count=count,
+            started_at=asker.asked.oldest_at,
+        )
 
     def tick(self, now: float) -> None:
         window_s = self.config.arp_scan_window_s

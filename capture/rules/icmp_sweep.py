@@ -83,7 +83,15 @@ class IcmpSweep(Rule):
 
         target = packet.dst_key
         targets = [target] if target is not None and count else []
-        self.store.alert(SPEC, packet.src_key or src, targets, frame.at, evidence, count=count)
+        self.store.alert(
+            SPEC,
+            packet.src_key or src,
+            targets,
+            frame.at,
+            evidence,
+            count=count,
+            started_at=state.hosts.oldest_at,
+        )
 
     def tick(self, now: float) -> None:
         window_s = self.config.icmp_sweep_window_s

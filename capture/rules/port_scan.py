@@ -102,7 +102,9 @@ class PortScan(Rule):
 
         source = packet.src_key or src
         targets = [packet.dst_key] if packet.dst_key is not None else []
-        self.store.alert(SPEC, source, targets, frame.at, evidence, count=count)
+        self.store.alert(
+            SPEC, source, targets, frame.at, evidence, count=count, started_at=pair.ports.oldest_at
+        )
 
     def tick(self, now: float) -> None:
         window_s = self.config.port_scan_window_s

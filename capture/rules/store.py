@@ -109,8 +109,12 @@ class FindingStore:
         *,
         count: int = 1,
         scope: str = "",
+        started_at: float | None = None,
     ) -> None:
         """Raise or update the alert of `spec` for `source` (and `scope`, e.g. a target).
+
+        `started_at` is when the evidence that crossed the threshold began (the oldest probe
+        in the window): a new alert's first_seen.
 
         `evidence` may be a function building it: it is called only when the finding is
         read, so per-probe updates stay cheap. Keys starting with "first_" keep the value of
@@ -146,7 +150,7 @@ class FindingStore:
             title=spec.title,
             severity=spec.severity,
             devices=devices,
-            first_seen=at,
+            first_seen=min(at, started_at) if started_at is not None else at,
             last_seen=at,
             count=count,
             attack_technique=spec.attack_technique,

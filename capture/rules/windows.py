@@ -74,6 +74,13 @@ class DistinctWindow:
             return None
         return next(reversed(self._seen.values()))
 
+    @property
+    def oldest_at(self) -> float | None:
+        """When the oldest target in the window was last seen."""
+        if not self._seen:
+            return None
+        return next(iter(self._seen.values()))
+
 
 class FailureWindow:
     """Whether `threshold` events happened within `window_s`: the last `threshold` times only."""
