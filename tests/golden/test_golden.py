@@ -203,9 +203,10 @@ def _arp_sweep(r: Records) -> None:
 
 
 def _rfb(r: Records) -> None:
-    # macOS Screen Sharing: RFB server (security types 30, 35) on 192.168.2.16:5900.
+    # macOS Screen Sharing: RFB 003.889 server (security types 30, 35) on 192.168.2.16:5900.
     server = next(d for d in _devices(r).values() if d["ips"] == ["192.168.2.16"])
-    _service(server, "tcp", 5900)
+    service = _service(server, "tcp", 5900)
+    assert (service["name"], service["banner"]) == ("rfb", "003.889")  # server version
 
 
 MANIFEST_FACTS: dict[str, Callable[[Records], None]] = {
