@@ -40,6 +40,10 @@ CAPTURES = (
     "lucaderi-sgr/hs-icmpScan.pcap",  # ICMP echo sweep of a /24
     "nmap-scan-detection-lab/nmap_PR_sn.pcapng",  # ARP sweep (nmap -sn on a LAN)
     "zeek/rfb__vncmac.pcap",  # RFB/VNC handshake
+    "suricata-verify/rfb-failure__rfb_failure_16.pcap",  # RFB 3.8 ending in a security failure
+    "nDPI/ipp.pcap",  # IPP printing to an HP JetDirect (Virata-EmWeb)
+    "tcpdump/dhcpv4v6-rfc5970-rfc8572.pcap",  # DHCPv4 + DHCPv6 of an Arista switch (ZTP)
+    "nDPI/upnp.pcap",  # WS-Discovery Probe/Resolve (repeated: de-duplicated)
 )
 
 

@@ -209,6 +209,33 @@ def _rfb(r: Records) -> None:
     assert (service["name"], service["banner"]) == ("rfb", "003.889")  # server version
 
 
+def _rfb_failure(r: Records) -> None:
+    # RFB 3.8 handshake (server version 003.008) ending in a security failure.
+    server = next(d for d in _devices(r).values() if d["ips"] == ["10.0.0.2"])
+    assert _service(server, "tcp", 5900)["banner"] == "003.008"
+
+
+def _ipp(r: Records) -> None:
+    # CUPS/1.3.4 printing over IPP to a printer whose web server answers Virata-EmWeb/R6_2_1.
+    printer = next(d for d in _devices(r).values() if d["ips"] == ["10.10.10.251"])
+    assert _service(printer, "tcp", 631)["banner"] == "Virata-EmWeb/R6_2_1"
+    assert printer["type"] == "printer"
+
+
+def _dhcp_arista(r: Records) -> None:
+    # DHCP client mac=00:00:44:01:00:00 opt60='Arista' (ZTP), plus DHCPv6 from the same MAC.
+    switch = _devices(r)["00:00:44:01:00:00"]
+    assert {"dhcp", "dhcpv6"} <= set(switch["protocols"])
+    assert switch["vendor"] == "Arista"
+
+
+def _wsd(r: Records) -> None:
+    # WS-Discovery Probe/Resolve messages over UDP 3702 (IPv4 and IPv6), sent repeatedly.
+    (sender,) = _devices(r).values()
+    assert sender["protocols"] == ["wsd"]
+    assert r[-1]["deduplicated"] > 0  # retransmitted identical messages dissected once
+
+
 MANIFEST_FACTS: dict[str, Callable[[Records], None]] = {
     "zeek/dhcp__dhcp.pcap": _dhcp,
     "tcpdump/dhcp-mud.pcap": _dhcp_mud,
@@ -231,6 +258,10 @@ MANIFEST_FACTS: dict[str, Callable[[Records], None]] = {
     "lucaderi-sgr/hs-icmpScan.pcap": _icmp_sweep,
     "nmap-scan-detection-lab/nmap_PR_sn.pcapng": _arp_sweep,
     "zeek/rfb__vncmac.pcap": _rfb,
+    "suricata-verify/rfb-failure__rfb_failure_16.pcap": _rfb_failure,
+    "nDPI/ipp.pcap": _ipp,
+    "tcpdump/dhcpv4v6-rfc5970-rfc8572.pcap": _dhcp_arista,
+    "nDPI/upnp.pcap": _wsd,
 }
 
 
