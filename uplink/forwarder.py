@@ -63,6 +63,7 @@ class UplinkStatus:
     backlog_batches: int
     inflight: int
     counters: dict[str, int]
+    last_ack_at: float | None = None  # wall clock of the last ack that deleted a batch
 
 
 class Forwarder:
@@ -93,11 +94,13 @@ class Forwarder:
         ack_key: Ed25519PublicKey | None = None,
         clock: Callable[[], float] = time.monotonic,
         tick_s: float = 0.5,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.buffer, self.publisher = buffer, publisher
         self._identity = (sensor_id, key_id, epoch)
         self.window, self.ack_timeout_s, self.tick_s = window, ack_timeout_s, tick_s
-        self._ack_key, self._clock = ack_key, clock
+        self._ack_key, self._clock, self._now = ack_key, clock, now
+        self._last_ack_at: float | None = None
         self._bucket = TokenBucket(bandwidth_bytes_per_s, clock)
         self._lock = threading.Lock()
         self._inflight: dict[int, float] = {}  # seq -> monotonic time sent
@@ -202,6 +205,7 @@ class Forwarder:
                     log.error("uplink: collector rejected batch %d: %s", ack.seq, ack.reason)
             elif self.buffer.ack(ack.seq):
                 self.counters["acked"] += 1
+                self._last_ack_at = self._now()
             else:  # a duplicate ack, or one for a batch evicted or never sealed here
                 self.counters["ignored_acks"] += 1
         self._wake.set()
@@ -220,4 +224,4 @@ class Forwarder:
             if callable(state) and state() is LinkState.AUTH_FAILED:
                 link = LinkState.AUTH_FAILED
             return UplinkStatus(link, len(self.buffer.sealed()), len(self._inflight),
-                                dict(self.counters))  # fmt: skip
+                                dict(self.counters), self._last_ack_at)  # fmt: skip

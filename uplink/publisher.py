@@ -102,11 +102,21 @@ class Backoff:
 class MqttPublisher:
     """MQTT v5, QoS 1, TLS with a client certificate, persistent session, own reconnect loop."""
 
-    def __init__(self, settings: MqttSettings, *, rand: Callable[[], float] = random.random):
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        rand: Callable[[], float] = random.random,
+        on_command: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """`on_command` receives the raw frames of .../commands (verify with
+        uplink.batch.verify_command before acting); None: not subscribed."""
         self.settings = settings
         self.batches_topic = topic(settings.site, settings.sensor_id, TopicKind.BATCHES)
         self.acks_topic = topic(settings.site, settings.sensor_id, TopicKind.ACKS)
         self.status_topic = topic(settings.site, settings.sensor_id, TopicKind.STATUS)
+        self.commands_topic = topic(settings.site, settings.sensor_id, TopicKind.COMMANDS)
+        self._on_command = on_command
         self.backoff = Backoff(settings.retry_min_s, settings.retry_max_s, rand)
         self._queue: queue.Queue[bytes] = queue.Queue()
         self._stop = threading.Event()
@@ -241,6 +251,8 @@ class MqttPublisher:
         self.auth_failed = False
         self.backoff.reset()  # only here: after a CONNACK that reports success
         client.subscribe(self.acks_topic, qos=QOS)
+        if self._on_command is not None:
+            client.subscribe(self.commands_topic, qos=QOS)
         client.publish(self.status_topic, ONLINE, qos=QOS, retain=True)
         while not self._queue.empty():  # stale publishes of the previous session
             self._queue.get_nowait()
@@ -253,7 +265,7 @@ class MqttPublisher:
 
     def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
                            reason: Any, properties: Any) -> None:  # fmt: skip
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stop.is_set():
             self.counters["disconnects"] += 1
             log.warning("uplink: disconnected from broker: %s", reason)
         self._connected.clear()
@@ -263,3 +275,6 @@ class MqttPublisher:
         if message.topic == self.acks_topic:
             self.counters["acks_received"] += 1
             self._on_ack(bytes(message.payload))
+        elif message.topic == self.commands_topic and self._on_command is not None:
+            self.counters["commands_received"] = self.counters.get("commands_received", 0) + 1
+            self._on_command(bytes(message.payload))

@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.broker import Mosquitto, TlsFiles, make_tls_files, require_mosquitto
 from tests.uplink.receiver import TestReceiver
-from uplink.batch import Signer
+from uplink.batch import Command, CommandName, Signer, encode_command, verify_command
 from uplink.buffer import Buffer
 from uplink.forwarder import Forwarder
 from uplink.publisher import LinkState, MqttPublisher, MqttSettings
@@ -220,3 +220,46 @@ def test_status_topic_is_online_while_connected_and_offline_after_stop(
         assert sensor.publisher.wait_for(lambda p: p.is_connected(), 30.0)
         assert status_becomes(mosquitto, status, b'{"state":"online"}')
     assert status_becomes(mosquitto, status, b'{"state":"offline"}')
+
+
+def test_commands_topic_frames_reach_the_command_callback(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    received: list[bytes] = []
+    arrived = threading.Event()
+
+    def on_command(frame: bytes) -> None:
+        received.append(frame)
+        arrived.set()
+
+    sensor_id = f"pi-{uuid.uuid4().hex[:8]}"
+    collector = Signer.generate()
+    frame = encode_command(Command(sensor_id, 1, 0, CommandName.SNAPSHOT), collector)
+    publisher = MqttPublisher(
+        MqttSettings(host=mosquitto.host, port=mosquitto.port, site="branch-1",
+                     sensor_id=sensor_id, tls=False, retry_min_s=0.05, retry_max_s=0.5),
+        on_command=on_command,
+    )  # fmt: skip
+    publisher.start(lambda payload: None, lambda: None)
+    try:
+        assert publisher.wait_for(lambda p: p.is_connected(), 30.0)
+        sender = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        sender.connect(mosquitto.host, mosquitto.port)
+        sender.loop_start()
+        try:
+            # Retained only here: our SUBSCRIBE may still be in flight on the other connection.
+            sender.publish(publisher.commands_topic, frame, qos=1, retain=True).wait_for_publish(
+                10.0
+            )
+            assert arrived.wait(10.0)
+            sender.publish(publisher.commands_topic, b"", qos=1, retain=True).wait_for_publish(10.0)
+        finally:
+            sender.disconnect()
+            sender.loop_stop()
+    finally:
+        publisher.stop()
+    assert received[0] == frame  # then b"": the test clearing its retained message
+    assert (
+        verify_command(frame, collector.public_key, sensor_id=sensor_id, last_counter=0).counter
+        == 1
+    )

@@ -57,12 +57,14 @@ def seqs(pub: FakePublisher) -> list[int]:
 
 def test_forwarder_keeps_batch_until_collector_ack(buffer: Buffer | MemoryBuffer) -> None:
     buffer.store_many(sample_findings(20))
-    fwd, pub = make(buffer)
+    fwd, pub = make(buffer, now=lambda: 1764241200.0)
     assert fwd.step() == 2
     assert buffer.sealed() == [0, 1]  # published (and PUBACKed, as far as we know): still kept
+    assert fwd.status().last_ack_at is None
     pub.deliver_ack(ack(0))
     assert buffer.sealed() == [1]
     assert fwd.counters["acked"] == 1
+    assert fwd.status().last_ack_at == 1764241200.0
 
 
 def test_duplicate_and_unknown_acks_are_ignored_and_counted(buffer: Buffer | MemoryBuffer) -> None:
