@@ -429,7 +429,9 @@ class Inventory:
 
     def _drop(self, limit: str) -> None:
         count = self.dropped.get(limit, 0)
-        if count == 0:
+        # values_per_fact_max keeps the most recent values by design (DNS names, SYN ports
+        # churn): counted, but not a degradation worth a warning.
+        if count == 0 and limit != "values_per_fact_max":
             log.warning("inventory limit %s reached; further items are dropped and counted", limit)
         self.dropped[limit] = count + 1
 

@@ -226,9 +226,10 @@ class Pipeline:
         return device
 
     def _maybe_tick(self, at: float) -> None:
-        if self._next_tick_at is None:
+        nxt = self._next_tick_at
+        if nxt is None or at < nxt - 2 * TICK_INTERVAL_S:  # first packet, or the clock went back
             self._next_tick_at = at + TICK_INTERVAL_S
-        elif at >= self._next_tick_at:
+        elif at >= nxt:
             self._next_tick_at = at + TICK_INTERVAL_S
             self.tick(at)
 

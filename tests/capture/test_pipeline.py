@@ -228,3 +228,11 @@ def test_real_dhcp_request_builds_a_named_device() -> None:
     assert device is not None
     assert "frontdesk-printer" in device.names
     assert "dhcp" in device.protocols
+
+
+def test_rules_keep_ticking_after_the_clock_steps_back() -> None:
+    rules = FakeRules()
+    pipe = _pipeline(_module("fake", _announce), rules=rules)
+    for at in (1000.0, 1011.0, 100.0, 111.0):  # a one-hour-ish step back between 1011 and 100
+        pipe.process(_udp(str(at).encode()), at, LINKTYPE_ETHERNET)
+    assert rules.ticks == [1011.0, 111.0]
