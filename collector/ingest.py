@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.registry import CachedRegistry, add_key_in, sensor_keys
+from collector.registry import add_key_in, registry_of, sensor_keys
 from collector.sequence import ROLLBACK, alarm, apply_gap_item, check_sequence
 from collector.store import Store, Tx
 from collector.verify import REVOKED_KEY, Registry, Verified, verify
@@ -117,7 +117,7 @@ class Ingestor:
     ) -> None:
         self.store = store
         self.config = config or IngestConfig()
-        self._registry = registry or CachedRegistry(store)
+        self._registry = registry or registry_of(store)
         self._on_devices_changed = on_devices_changed
         self.counters = IngestCounters()
         self._lock = threading.Lock()

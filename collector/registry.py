@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 from dataclasses import dataclass
 
 from collector.errors import RegistryError
@@ -235,31 +234,3 @@ def registry_of(store: Store) -> Registry:
             return sensor_keys(tx, sensor_id)
 
     return lookup
-
-
-class CachedRegistry:
-    """A verify.Registry that keeps registered sensors' keys in memory.
-
-    Safe because verify() only uses it to find the key to check a signature with: ingest
-    re-reads the registry under the sensor's lock inside the transaction, so a revocation or
-    an expired overlap window still applies to the very next batch. A key id the cache does
-    not know (a rotation just ingested, `sensors rotate`) reloads the sensor; unknown sensors
-    are never cached, so the cache holds at most the registered sensors.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._cache: dict[str, SensorKeys] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, sensor_id: str, key_id: str | None = None, /) -> SensorKeys | None:
-        with self._lock:
-            cached = self._cache.get(sensor_id)
-        if cached is not None and (key_id is None or key_id in cached.keys):
-            return cached
-        with self._store.transaction() as tx:
-            fresh = sensor_keys(tx, sensor_id)
-        if fresh is not None:
-            with self._lock:
-                self._cache[sensor_id] = fresh
-        return fresh

@@ -11,7 +11,15 @@ from collector.registry import add_sensor, revoke, rotate_key
 from collector.store import Store
 from tests.collector.conftest import NOW, Sensor
 from tests.collector.items import device, scan_alert, telnet_finding
-from uplink.batch import GENESIS_HASH, MAX_BATCH_BYTES, AckStatus, GapItem, KeyRotation, Signer
+from uplink.batch import (
+    GENESIS_HASH,
+    MAX_BATCH_BYTES,
+    AckStatus,
+    GapItem,
+    KeyRotation,
+    Signer,
+    encode_envelope,
+)
 
 MAC = "00:0c:29:aa:bb:01"
 
@@ -170,6 +178,13 @@ def test_checks_run_in_order_size_before_identity_before_key_before_signature(
     )
     assert ingest.handle(Received(wrong_topic, bad_sig, NOW)).reason == "identity_mismatch"
     assert ingest.handle(Received(ghost.topic, bad_sig, NOW)).reason == "unknown_sensor"
+    # Signature before schema: a payload that is not zlib, under a bad signature.
+    not_zlib = encode_envelope(sensor.header(), 1, 1, b"not zlib", sensor.signer, max_bytes=None)
+    assert ingest.handle(received(sensor, not_zlib)).reason == "schema"
+    assert (
+        ingest.handle(received(sensor, not_zlib[:-1] + bytes([not_zlib[-1] ^ 1]))).reason
+        == "bad_signature"
+    )
     revoke(store, "pi-0001", now=NOW)
     revoked = sensor.batch([scan_alert(MAC, NOW)])
     assert (
