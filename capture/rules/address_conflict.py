@@ -94,7 +94,9 @@ class AddressConflict(Rule):
             self._requests.setdefault((vlan, arp.sender_ip, arp.target_ip), lambda: at)
         elif arp.op == ARP_REPLY:
             asked_at = self._requests.peek((vlan, arp.target_ip, arp.sender_ip))
-            if asked_at is None or at - asked_at > SOLICIT_WINDOW_S:
+            unsolicited = asked_at is None or at - asked_at > SOLICIT_WINDOW_S
+            known = arp.sender_ip in claimer.unsolicited
+            if unsolicited and (known or len(claimer.unsolicited) < _IPS_PER_MAC_MAX):
                 claimer.unsolicited[arp.sender_ip] = at
         self._conflict(arp, vlan, at)
         if arp.sender_ip in claimer.ips or len(claimer.ips) < _IPS_PER_MAC_MAX:

@@ -20,6 +20,7 @@ from tests.capture.rules.packets import (
 
 EngineFactory = Callable[..., RuleEngine]
 SCANNER = "192.168.1.10"
+
 TARGET = "192.168.1.20"
 
 
@@ -392,3 +393,17 @@ def test_ipv6_port_scan_and_icmpv6_echo_sweep(make_engine: EngineFactory) -> Non
     assert scan.evidence["target_ip"] == "fd00::20"
     (sweep,) = _alerts(engine, "icmp-sweep")
     assert sweep.count == 50
+
+
+def test_a_mac_spoofing_a_whole_subnet_keeps_bounded_state(make_engine: EngineFactory) -> None:
+    engine = make_engine()
+    attacker = "02:00:00:00:00:66"
+    for i in range(1000):
+        engine.on_frame(
+            arp(1.0 + i * 0.01, 2, attacker, f"10.9.{i // 250}.{i % 250}", SCANNER, TARGET_MAC)
+        )
+    rule = next(r for r in engine.rules if type(r).__name__ == "AddressConflict")
+    claimer = rule._claimers.peek((None, attacker))  # type: ignore[attr-defined]
+    assert len(claimer.ips) <= 8 and len(claimer.unsolicited) <= 8
+    (alert,) = _alerts(engine, "arp-spoofing")
+    assert alert.devices == (attacker,)
