@@ -341,6 +341,7 @@ _UDP_COUNT_BELOW = 1024  # UDP to a well-known port: scans and discovery probes
 # Payloads of an unclaimed flow that no module wanted before the flow is no longer offered:
 # the identifying bytes (banner, request line, ClientHello, IAC, "RFB ") come first.
 _DECLINE_AFTER = 4
+_BOOTPS = 67  # DHCP server port: client requests go to it
 
 
 def is_counted(frame: Frame) -> bool:
@@ -617,7 +618,11 @@ class Triage:
         """True when the same source sent the same payload within the TTL (then not again)."""
         if self.dedup_max_entries <= 0:
             return False
-        key = (frame.src_mac, frame.src_ip, hash(frame.payload))
+        payload = frame.payload
+        if frame.dst_port == _BOOTPS and len(payload) >= 10:
+            # RFC 2131 §2: a retransmitted DHCP request differs only in `secs` (bytes 8-9).
+            payload = payload[:8] + payload[10:]
+        key = (frame.src_mac, frame.src_ip, hash(payload))
         seen = self._seen
         last = seen.get(key)
         at = frame.at

@@ -444,3 +444,29 @@ def _mutate(frame: bytes, cut: int, flip: int, value: int) -> bytes:
     if out:
         out[flip % len(out)] = value
     return bytes(out)
+
+
+def test_dhcp_retransmission_differing_only_in_secs_is_deduplicated() -> None:
+    dhcp = _module("dhcp", UDP_PORTS=frozenset({67, 68}))
+    triage = Triage((dhcp,), dedup_ttl_s=300.0, dedup_max_entries=16, flows_max=16)
+    # BOOTREQUEST: op 1, htype 1, hlen 6, hops 0, xid, then secs = 0 and later secs = 4.
+    head = bytes.fromhex("01010600" + "12345678")
+    tail = bytes(2) + bytes(16) + bytes.fromhex("001122334455") + bytes(10)
+    first, retry = head + b"\x00\x00" + tail, head + b"\x00\x04" + tail
+    decisions = []
+    for at, payload in ((0.0, first), (4.0, retry)):
+        frame = Frame(
+            at=at,
+            data=bytes(42) + payload,
+            src_mac="00:11:22:33:44:55",
+            ip_version=4,
+            ip_proto=17,
+            src_ip="0.0.0.0",
+            dst_ip="255.255.255.255",
+            src_port=68,
+            dst_port=67,
+            payload_offset=42,
+        )
+        decisions.append(triage.decide(frame))
+    assert decisions[0].modules == (dhcp,)
+    assert decisions[1].deduplicated
