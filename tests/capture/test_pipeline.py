@@ -236,3 +236,11 @@ def test_rules_keep_ticking_after_the_clock_steps_back() -> None:
     for at in (1000.0, 1011.0, 100.0, 111.0):  # a one-hour-ish step back between 1011 and 100
         pipe.process(_udp(str(at).encode()), at, LINKTYPE_ETHERNET)
     assert rules.ticks == [1011.0, 111.0]
+
+
+def test_raw_ip_capture_keys_devices_by_vlan_and_address() -> None:
+    pipe = _pipeline(_module("fake", _announce))
+    raw = _udp(b"cam")[14:]  # the same datagram without its Ethernet header (LINKTYPE_RAW)
+    pipe.process(raw, 1.0, 101)
+    (device,) = pipe.devices()
+    assert (device.key, device.mac) == ("0/192.168.1.10", None)
