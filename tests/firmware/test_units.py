@@ -51,7 +51,12 @@ def test_units_verify(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.parametrize("service", SERVICES)
+# The first-boot oneshot formats and mounts the data partition and writes host keys as root
+# without a mount namespace (reasons in its header); tests/image/test_firstboot_unit.py bounds it.
+EXPOSURE_EXEMPT = {"branchwatch-firstboot.service"}
+
+
+@pytest.mark.parametrize("service", [s for s in SERVICES if s not in EXPOSURE_EXEMPT])
 def test_unit_exposure_level_at_most_2_5(tmp_path: Path, service: str) -> None:
     require(shutil.which("systemd-analyze") is not None, "systemd-analyze not installed")
     folder = _copy_units(tmp_path)
