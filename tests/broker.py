@@ -44,8 +44,10 @@ class TlsFiles:
     client_key: Path
 
 
-def make_tls_files(directory: Path, client_cn: str = "pi-tls") -> TlsFiles:
-    """A test CA, a server certificate for 127.0.0.1 and a client certificate (EC P-256)."""
+def make_tls_files(
+    directory: Path, client_cn: str = "pi-tls", server_ip: str = "127.0.0.1"
+) -> TlsFiles:
+    """A test CA, a server certificate for `server_ip` and a client certificate (EC P-256)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -82,8 +84,8 @@ def make_tls_files(directory: Path, client_cn: str = "pi-tls") -> TlsFiles:
 
     ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     ca = issue("branchwatch test CA", ca_key, "branchwatch test CA", ca_key, True, [])
-    server = issue("127.0.0.1", server_key, "branchwatch test CA", ca_key, False, [
-        x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+    server = issue(server_ip, server_key, "branchwatch test CA", ca_key, False, [
+        x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(server_ip))]),
         x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])])  # fmt: skip
     client = issue(client_cn, client_key, "branchwatch test CA", ca_key, False,
                    [x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])])  # fmt: skip
@@ -101,8 +103,10 @@ class Mosquitto:
 
     def __init__(self, directory: Path, port: int | None = None, *,
                  tls: TlsFiles | None = None,
-                 password: tuple[str, str] | None = None) -> None:  # fmt: skip
+                 password: tuple[str, str] | None = None,
+                 netns: str | None = None, tls_host: str = "127.0.0.1") -> None:  # fmt: skip
         self.host = "127.0.0.1"
+        self.netns = netns  # run inside this network namespace (benchmarks)
         self.port = port or free_port()
         self.tls_port = free_port() if tls else 0
         self.auth_port = free_port() if password else 0
@@ -128,7 +132,7 @@ class Mosquitto:
         if tls is not None:
             with self.config.open("a") as f:
                 f.write(
-                    f"listener {self.tls_port} 127.0.0.1\n"
+                    f"listener {self.tls_port} {tls_host}\n"
                     f"cafile {tls.ca}\ncertfile {tls.server_cert}\nkeyfile {tls.server_key}\n"
                     "require_certificate true\nallow_anonymous true\n"
                 )
@@ -142,7 +146,14 @@ class Mosquitto:
     def start(self, timeout_s: float = 10.0) -> None:
         assert MOSQUITTO is not None
         self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            [
+                *(["ip", "netns", "exec", self.netns] if self.netns else []),
+                MOSQUITTO,
+                "-c",
+                str(self.config),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         assert self.proc.stdout is not None
         # Mosquitto logs "mosquitto version X running" once its listeners are open.
@@ -166,8 +177,9 @@ class Mosquitto:
             target=self._drain, args=(self.proc.stdout,), daemon=True, name="mosquitto-log"
         )
         self._drainer.start()
-        with socket.create_connection((self.host, self.port), timeout=timeout_s):
-            pass
+        if self.netns is None:  # "running" is logged once the listeners are open; check anyway
+            with socket.create_connection((self.host, self.port), timeout=timeout_s):
+                pass
 
     def _drain(self, pipe: IO[bytes]) -> None:
         with self.log.open("ab") as out:

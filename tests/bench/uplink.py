@@ -9,8 +9,9 @@
 3. recovery: open the buffer holding the largest level and reach the first publish
    (FakePublisher) — target <= 3 s with 100k findings.
 4. batch bytes per finding on the wire payload (signed batch / findings) at 120 findings per
-   batch (1 finding/s, sealed every 120 s). The full wire figure (TCP/IP, TLS, MQTT, acks,
-   keepalives on a veth pair) needs the fault lab, which is not built: see docs/benchmarks.md.
+   batch (1 finding/s, sealed every 120 s);
+5. with --uplink-wire-minutes M (root): the whole wire per finding on a veth pair between
+   two namespaces, TLS with client certificates, one broker restart (tests/bench/uplink_wire.py).
 
 Refuses to run on tmpfs: page-cache-only writes would make the byte counts meaningless.
 """
@@ -41,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--uplink-measure", type=int, default=500, help="stores measured per level")
     group.add_argument("--uplink-tinydb-cap-s", type=float, default=60.0)
     group.add_argument("--uplink-dir", type=Path, default=None, help="default: BUILD_DIR/uplink")
+    group.add_argument("--uplink-wire-minutes", type=float, default=0.0,
+                       help="run the veth wire scenario this long (issue: 30; needs root)")  # fmt: skip
 
 
 def filesystem_type(path: Path) -> str:
@@ -162,5 +165,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["recovery"] = measure_recovery(base / "buffer", levels[-1] + measure)
     out["tinydb_jsonstorage"] = measure_tinydb(base / "tinydb", args.uplink_tinydb_cap_s, 10_000)
     out["wire_payload"] = measure_wire_payload()
+    if args.uplink_wire_minutes > 0:
+        from tests.bench.uplink_wire import measure_wire
+
+        out["wire_veth"] = measure_wire(args.uplink_wire_minutes)
     shutil.rmtree(base, ignore_errors=True)
     return out
