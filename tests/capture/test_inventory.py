@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from capture.device import DeviceRecord
 from capture.inventory import Inventory
 from capture.observation import FactValue, Flow, Observation, Role
@@ -289,3 +292,60 @@ def test_nbns_workgroup_and_browser_names_are_not_device_names() -> None:
     )
     device = inv.get(PRINTER)
     assert device is not None and list(device.names) == ["MDJR98"]
+
+
+_MACS = st.sampled_from([PRINTER, ROUTER, LAPTOP, "00:00:00:00:00:00", "01:00:5e:00:00:01", None])
+_IPS = st.sampled_from(
+    [
+        None,
+        "192.168.1.20",
+        "192.168.1.21",
+        "10.9.0.1",
+        "203.0.113.9",
+        "fe80::1",
+        "2001:db8::5",
+        "0.0.0.0",
+    ]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            _MACS,
+            _IPS,
+            st.sampled_from(["arp", "dhcp", "nbns", "http", "snmp", "mdns"]),
+            st.sampled_from(list(Role)),
+            st.text(max_size=6),
+            st.floats(0, 1e6),
+        ),
+        max_size=60,
+    )
+)
+def test_any_observation_sequence_keeps_every_bound(
+    events: list[tuple[str | None, str | None, str, Role, str, float]],
+) -> None:
+    config = InventoryConfig(
+        devices_max=3,
+        ips_per_device_max=2,
+        names_per_device_max=2,
+        services_per_device_max=2,
+        facts_per_device_max=3,
+        values_per_fact_max=2,
+        gateway_remote_ips_min=2,
+        subnets_max=2,
+    )
+    inv = Inventory(config)
+    for mac, ip, protocol, role, text, at in events:
+        flow = Flow("udp", ip, 161, "192.168.1.5", 40000) if ip else None
+        inv.update(_obs(mac, ip, protocol, at, role, flow=flow, name=text, hostname=text))
+    devices = inv.devices()
+    assert len(devices) <= 3 and len(inv.subnets) <= 2
+    for d in devices:
+        assert len(d.ips) <= 2 and len(d.names) <= 2 and len(d.services) <= 2
+        assert len(d.facts) <= 3 and all(len(v) <= 2 for v in d.facts.values())
+        assert d.first_seen <= d.last_seen
+        assert d.mac not in ("00:00:00:00:00:00", "01:00:5e:00:00:01")
+        if d.is_gateway:
+            assert "203.0.113.9" not in d.ips
