@@ -248,4 +248,4 @@ def test_sigkill_at_a_spread_of_crash_points_loses_no_stored_finding(tmp_path: P
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_sigkill_at_every_crash_point_loses_no_stored_finding(tmp_path: Path) -> None:
-    assert run_points(tmp_path, 45) >= 2000
+    assert run_points(tmp_path, 48) >= 2000
