@@ -254,6 +254,9 @@ class Inventory:
         """Merge the address-keyed record `other` into the MAC record `device`."""
         del self._devices[other.key]
         self._changed.discard(other.key)
+        if len(self._merged) >= self.config.devices_max:
+            del self._merged[0]  # nobody drains them (inspect): keep the latest
+            self._drop("merged_undrained")
         self._merged.append((other.key, device.key))
         device.first_seen = min(device.first_seen, other.first_seen)
         device.last_seen = max(device.last_seen, other.last_seen)
@@ -430,8 +433,9 @@ class Inventory:
     def _drop(self, limit: str) -> None:
         count = self.dropped.get(limit, 0)
         # values_per_fact_max keeps the most recent values by design (DNS names, SYN ports
-        # churn): counted, but not a degradation worth a warning.
-        if count == 0 and limit != "values_per_fact_max":
+        # churn) and merge notices are only kept for a caller that drains them: counted, but
+        # not a degradation worth a warning.
+        if count == 0 and limit not in ("values_per_fact_max", "merged_undrained"):
             log.warning("inventory limit %s reached; further items are dropped and counted", limit)
         self.dropped[limit] = count + 1
 
