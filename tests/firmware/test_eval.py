@@ -3,6 +3,7 @@ targets on the held-out personas and the corpus labels."""
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,23 @@ def test_explain_shows_every_field_with_evidence(capsys: pytest.CaptureFixture[s
     assert main(["explain", capture, "80:5e:0c:11:22:33"]) == 0
     text = capsys.readouterr().out
     assert "type      voip_phone" in text and "subtype   unclassified" in text
+
+
+def test_the_persona_scanner_is_not_what_it_probes(capsys: pytest.CaptureFixture[str]) -> None:
+    # nmap-style SIP OPTIONS, SNMP get, mDNS query and SSDP M-SEARCH from one host
+    assert (
+        main(["explain", str(PERSONAS / "captures/scanner.pcap"), "08:00:27:c4:76:6b", "--json"])
+        == 0
+    )
+    fields = json.loads(capsys.readouterr().out)["fields"]
+    assert fields["type"]["value"] is None and fields["category"]["value"] is None
+
+
+def test_persona_generator_imports_nothing_from_capture() -> None:
+    tree = ast.parse((PERSONAS / "generate.py").read_text())
+    modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert modules and not any(m == "capture" or m.startswith("capture.") for m in modules)
 
 
 def test_explain_unknown_device_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
