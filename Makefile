@@ -42,6 +42,11 @@ test-slow: install
 bench: install
 	$(PY) -m tests.bench $(BENCH_ARGS)
 
+# Long real-time uplink runs (root): the fault lab, then 30 minutes of wire measurement.
+soak: install
+	$(PY) -m pytest -m slow tests/integration/test_faultlab.py $(PYTEST_ARGS)
+	$(PY) -m tests.bench --part uplink --uplink-wire-minutes 30 $(BENCH_ARGS)
+
 eval: install
 	$(VENV)/bin/branchwatch eval tests/personas/labels.json
 	$(VENV)/bin/branchwatch eval tests/personas/labels-heldout.json
