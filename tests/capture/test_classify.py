@@ -236,3 +236,15 @@ def test_a_stronger_rival_withdraws_a_contested_type_with_an_event(classifier: C
     changes = {c.field: (c.before, c.after) for c in classifier.classify(d)}
     assert changes["type"][0] == "workstation"
     assert d.value("type") in (None, "voip_phone")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("min_confidence", 1.5), ("oui_weight", -0.1), ("change_margin", 2.0), ("oui_weight", "high")],
+)
+def test_classify_options_are_validated(key: str, value: object) -> None:
+    from firmware.config import config_from_dict
+    from firmware.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"classify.{key}"):
+        config_from_dict({"classify": {key: value}})
