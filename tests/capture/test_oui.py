@@ -10,6 +10,7 @@ import pytest
 
 from capture import oui
 from capture.vendors import canonical_vendor, is_device_maker, same_vendor, strip_vendor_prefix
+from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,8 +59,7 @@ def test_longest_prefix_wins() -> None:
 
 def test_generator_output_matches_the_committed_table(tmp_path: Path) -> None:
     src = Path("/usr/share/ieee-data")
-    if not (src / "oui.csv").exists():
-        pytest.skip("Debian ieee-data not installed")
+    require((src / "oui.csv").exists(), "Debian ieee-data not installed")
     out = tmp_path / "oui.txt"
     subprocess.run(
         [sys.executable, str(REPO / "scripts/build_oui.py"), "--src", str(src), "--out", str(out)],
