@@ -248,3 +248,33 @@ def test_classify_options_are_validated(key: str, value: object) -> None:
 
     with pytest.raises(ConfigError, match=f"classify.{key}"):
         config_from_dict({"classify": {key: value}})
+
+
+def test_with_the_inventory_a_renewal_and_a_scanner_change_nothing() -> None:
+    from capture.inventory import Inventory
+    from firmware.config import InventoryConfig
+
+    inventory = Inventory(InventoryConfig(), Classifier(ClassifyConfig()))
+    phone = "a4:5e:60:01:02:03"
+    first = Observation(
+        1.0, phone, "10.0.0.5", None, "dhcp", Role.CLIENT,
+        {"msg_type": "request", "hostname": "Annas-iPhone", "param_list": (1, 121, 3, 6, 15, 119, 252)},
+    )  # fmt: skip
+    device = inventory.update(first)
+    assert device is not None and device.value("type") == "mobile"
+    before = device.to_json()
+    for n in range(5):  # renewals without a hostname, and an nmap box probing the phone
+        inventory.update(
+            Observation(
+                2.0 + n, phone, "10.0.0.5", None, "dhcp", Role.CLIENT, {"msg_type": "request"}
+            )
+        )
+        probe = {"method": "OPTIONS", "from_uri": "sip:nm@nm"}
+        inventory.update(
+            Observation(2.0 + n, RANDOM_MAC, "10.0.0.66", None, "sip", Role.CLIENT, probe)
+        )
+    assert {k: v for k, v in device.to_json().items() if k not in ("last_seen",)} == {
+        k: v for k, v in before.items() if k not in ("last_seen",)
+    }
+    scanner = inventory.get(RANDOM_MAC)
+    assert scanner is not None and scanner.value("type") is None
