@@ -53,7 +53,7 @@ _ALIASES: dict[str, str] = {
     "fujifilm business innovation": "Fujifilm", "fujifilm": "Fujifilm",
     "ricoh": "Ricoh", "kyocera": "Kyocera", "kyocera document": "Kyocera",
     "kyocera document solutions": "Kyocera", "lexmark": "Lexmark", "konica minolta": "Konica Minolta",
-    "zebra": "Zebra", "sharp": "Sharp", "toshiba": "Toshiba",
+    "zebra": "Zebra", "sharp": "Sharp", "toshiba": "Toshiba", "konica": "Konica Minolta",
     "axis": "Axis", "hikvision": "Hikvision", "hangzhou hikvision digital": "Hikvision",
     "dahua": "Dahua", "zhejiang dahua": "Dahua", "hanwha techwin": "Hanwha Vision",
     "hanwha vision": "Hanwha Vision", "vivotek": "Vivotek", "mobotix": "Mobotix",
