@@ -65,7 +65,7 @@ _ALIASES: dict[str, str] = {
     "roku": "Roku", "amazon": "Amazon", "amazon technologies": "Amazon", "nvidia": "NVIDIA",
     "vizio": "Vizio", "tcl": "TCL", "hisense": "Hisense", "philips": "Philips",
     "signify": "Philips", "philips lighting": "Philips", "sonos": "Sonos", "bose": "Bose",
-    "yamaha": "Yamaha", "denon": "Denon", "sound united": "Denon",
+    "yamaha": "Yamaha", "denon": "Denon", "sound united": "Denon", "d m": "Denon",
     "logitech": "Logitech", "crestron": "Crestron", "barco": "Barco", "neat": "Neat",
     "zoom": "Zoom", "lifesize": "Lifesize", "tandberg": "Cisco",
     "hid": "HID Global", "hid global": "HID Global", "lenel": "LenelS2", "lenels2": "LenelS2",
