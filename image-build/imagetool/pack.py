@@ -70,17 +70,17 @@ def block_map(image: Path) -> dict[str, Any]:
     }
 
 
-def compress(image: Path, method: str = "zstd") -> Path:
+def compress(image: Path, method: str = "zstd", level: int = 10) -> Path:
     """Compress the image next to itself (image.zst or image.xz); returns the compressed path."""
     if method == "zstd":
         out = image.with_name(image.name + ".zst")
         run(
-            ["zstd", "-q", "-f", "-T0", "-10", "--sparse", str(image), "-o", str(out)],
+            ["zstd", "-q", "-f", "-T0", f"-{level}", str(image), "-o", str(out)],
             timeout_s=3600,
         )
     elif method == "xz":
         out = image.with_name(image.name + ".xz")
-        run(["xz", "-k", "-f", "-T0", "-6", str(image)], timeout_s=3600)
+        run(["xz", "-k", "-f", "-T0", f"-{min(level, 9)}", str(image)], timeout_s=3600)
     else:
         raise ImageError(f"unknown compression {method!r} (zstd or xz)")
     return out
@@ -92,11 +92,11 @@ def write_checksums(files: list[Path], out: Path) -> None:
     out.write_text("".join(lines))
 
 
-def pack(image: Path, method: str = "zstd") -> list[Path]:
+def pack(image: Path, method: str = "zstd", level: int = 10) -> list[Path]:
     """Block map, compressed image and SHA256SUMS; returns the files written."""
     bmap = image.with_name(image.name + ".bmap.json")
     bmap.write_text(json.dumps(block_map(image), indent=1) + "\n")
-    packed = compress(image, method)
+    packed = compress(image, method, level)
     sums = image.with_name("SHA256SUMS")
     write_checksums([image, packed, bmap], sums)
     return [packed, bmap, sums]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
+
+from imagetool.assemble import BuildSpec, assemble
+from imagetool.verify import Policy
 
 UNITS = Path(__file__).resolve().parents[2] / "firmware" / "units"
 KERNEL = "vmlinuz-6.12.48+deb13-arm64"
@@ -16,7 +21,9 @@ SHADOW = "root:*:20000:0:99999:7:::\nbranchwatch:!:20000::::::\n"
 FSTAB = "LABEL=rootfs / ext4 noatime,errors=remount-ro 0 1\nLABEL=bootfs /boot/firmware vfat noatime 0 2\n"
 
 
-def write(path: Path, data: str | bytes, mode: int = 0o644, owner: tuple[int, int] = (0, 0)) -> Path:
+def write(
+    path: Path, data: str | bytes, mode: int = 0o644, owner: tuple[int, int] = (0, 0)
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
         path.write_text(data)
@@ -57,3 +64,38 @@ def make_root_tree(root: Path) -> Path:
         shutil.copy(UNITS / unit, system / unit)
         (wants / unit).symlink_to(f"/etc/systemd/system/{unit}")
     return root
+
+
+# Tests build a 34 MiB FAT32 (the fewest clusters mtools accepts as FAT32) and a 6 MiB root; the
+# files are sparse, so an image costs a few MiB of disk.
+SMALL = Policy(min_boot_mib=32)
+TOOLS = (
+    "mkfs.vfat",
+    "mcopy",
+    "mdir",
+    "mlabel",
+    "mtype",
+    "mke2fs",
+    "debugfs",
+    "e2fsck",
+    "fsck.vfat",
+    "sfdisk",
+    "blkid",
+)
+
+
+def build(tmp: Path, name: str = "img", mutate: Callable[[Path, Path], None] | None = None) -> Path:
+    """Build an image from fresh synthetic trees, after `mutate(boot_tree, root_tree)`."""
+    boot = make_boot_tree(tmp / f"{name}-boot")
+    root = make_root_tree(tmp / f"{name}-root")
+    if mutate:
+        mutate(boot, root)
+    image = tmp / f"{name}.img"
+    assemble(BuildSpec(boot, root, image, boot_mib=34, root_mib=6, source_date_epoch=1767225600))
+    return image
+
+
+def copy_image(image: Path, dest: Path) -> Path:
+    """A sparse copy of an image, for tests that change it."""
+    subprocess.run(["cp", "--sparse=always", str(image), str(dest)], check=True)
+    return dest

@@ -3,43 +3,17 @@ without mounting (mtools, debugfs, sfdisk, blkid as independent oracles)."""
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from imagetool.assemble import BuildSpec
+from imagetool.contents import read_fat_file, read_root_file
+from imagetool.layout import boot_and_root, read_table
+from imagetool.shell import ImageError
+from imagetool.verify import verify
 
-from tests.conftest import require
-from tests.image.synthetic import CMDLINE_TXT, CONFIG_TXT, make_boot_tree, make_root_tree, write
-
-TOOLS = ("mkfs.vfat", "mcopy", "mdir", "mlabel", "mke2fs", "debugfs", "e2fsck", "fsck.vfat", "sfdisk", "blkid")
-
-
-@pytest.fixture(autouse=True)
-def _tools() -> None:
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    require(not missing, f"image tools missing: {missing} (apt-get install mtools dosfstools e2fsprogs fdisk)")
-
-
-from imagetool.assemble import BuildSpec, assemble  # noqa: E402
-from imagetool.contents import read_fat_file, read_root_file  # noqa: E402
-from imagetool.layout import boot_and_root, read_table  # noqa: E402
-from imagetool.shell import ImageError  # noqa: E402
-from imagetool.verify import Policy, verify  # noqa: E402
-
-SMALL = Policy(min_boot_mib=32)
-
-
-def build(tmp: Path, name: str = "img", mutate: Callable[[Path, Path], None] | None = None) -> Path:
-    boot = make_boot_tree(tmp / f"{name}-boot")
-    root = make_root_tree(tmp / f"{name}-root")
-    if mutate:
-        mutate(boot, root)
-    image = tmp / f"{name}.img"
-    assemble(BuildSpec(boot, root, image, boot_mib=40, root_mib=8, source_date_epoch=1767225600))
-    return image
+from tests.image.synthetic import CMDLINE_TXT, CONFIG_TXT, SMALL, build, copy_image, write
 
 
 def blkid(image: Path, offset: int) -> dict[str, str]:
@@ -50,13 +24,13 @@ def blkid(image: Path, offset: int) -> dict[str, str]:
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
-def test_image_has_an_mbr_with_a_fat32_boot_and_an_ext4_root_by_label(tmp_path: Path) -> None:
-    image = build(tmp_path)
+def test_image_has_an_mbr_with_a_fat32_boot_and_an_ext4_root_by_label(generic_image: Path) -> None:
+    image = generic_image
     table = read_table(image)
     assert table.label == "dos"
     boot, root = table.partitions
     assert (boot.start, boot.type_id, boot.bootable) == (8192, "c", True)  # 4 MiB aligned
-    assert boot.size * 512 == 40 << 20 and root.size * 512 == 8 << 20
+    assert boot.size * 512 == 34 << 20 and root.size * 512 == 6 << 20
     assert root.type_id == "83" and root.start == boot.end
     fat, ext4 = blkid(image, boot.offset), blkid(image, root.offset)
     assert (fat["TYPE"], fat["LABEL"], fat.get("VERSION")) == ("vfat", "bootfs", "FAT32")
@@ -64,8 +38,8 @@ def test_image_has_an_mbr_with_a_fat32_boot_and_an_ext4_root_by_label(tmp_path: 
     assert ext4["UUID"] == BuildSpec.root_uuid
 
 
-def test_files_read_back_without_mounting(tmp_path: Path) -> None:
-    image = build(tmp_path)
+def test_files_read_back_without_mounting(generic_image: Path) -> None:
+    image = generic_image
     boot, root = boot_and_root(image)
     assert read_fat_file(image, boot, "/config.txt").decode() == CONFIG_TXT
     assert read_fat_file(image, boot, "/overlays/disable-bt.dtbo").startswith(b"\xd0\x0d\xfe\xed")
@@ -74,13 +48,13 @@ def test_files_read_back_without_mounting(tmp_path: Path) -> None:
         read_root_file(image, root, "/etc/nope")
 
 
-def test_generic_image_passes_verification(tmp_path: Path) -> None:
-    assert verify(build(tmp_path), SMALL) == []
+def test_generic_image_passes_verification(generic_image: Path) -> None:
+    assert verify(generic_image, SMALL) == []
 
 
-def test_boot_partition_smaller_than_the_policy_fails(tmp_path: Path) -> None:
-    problems = verify(build(tmp_path))  # default policy: at least 256 MiB
-    assert problems == ["boot partition 40 MiB < 256 MiB"]
+def test_boot_partition_smaller_than_the_policy_fails(generic_image: Path) -> None:
+    problems = verify(generic_image)  # default policy: at least 256 MiB
+    assert problems == ["boot partition 34 MiB < 256 MiB"]
 
 
 PEM_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -91,7 +65,11 @@ def _ssh_host_key(boot: Path, root: Path) -> None:
 
 
 def _tls_key(boot: Path, root: Path) -> None:
-    write(root / "etc/ssl/private/device.pem", "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n", 0o600)
+    write(
+        root / "etc/ssl/private/device.pem",
+        "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n",
+        0o600,
+    )
 
 
 def _machine_id(boot: Path, root: Path) -> None:
@@ -157,8 +135,8 @@ def test_verifier_catches_everything_that_must_not_ship(tmp_path: Path) -> None:
     assert unexplained == []
 
 
-def test_verifier_catches_a_filesystem_error(tmp_path: Path) -> None:
-    image = build(tmp_path)
+def test_verifier_catches_a_filesystem_error(generic_image: Path, tmp_path: Path) -> None:
+    image = copy_image(generic_image, tmp_path / "broken.img")
     _, root = boot_and_root(image)
     # A wrong link count: e2fsck -fn must report it.
     subprocess.run(
