@@ -81,6 +81,18 @@ def parse_cpe(text: str) -> Cpe:
     """
     if not text.startswith("cpe:2.3:"):
         raise CveDataError(f"not a CPE 2.3 formatted string: {text[:80]!r}")
+    if "\\" not in text:  # the common case: nothing quoted, a plain split will do
+        parts = text[8:].split(":")
+        if len(parts) == len(_FIELDS) and all(parts):
+            lowered = [p.lower() for p in parts]
+            if lowered[0] not in ("a", "o", "h", ANY):
+                raise CveDataError(f"CPE part must be a, o or h: {text[:80]!r}")
+            wild_fields = frozenset(
+                name
+                for name, value in zip(_FIELDS, lowered, strict=True)
+                if value != ANY and ("*" in value or "?" in value)
+            )
+            return Cpe(**dict(zip(_FIELDS, lowered, strict=True)), wild=wild_fields)
     fields: list[str] = []
     wild: set[str] = set()
     current: list[str] = []
