@@ -55,5 +55,12 @@ eval: install
 golden: install
 	$(PY) -m tests.golden.regenerate
 
+# The arm64 SD-card image (root; not part of `make test`): image-build/README.md.
+image: install
+	image-build/build.sh
+
+image-check: install
+	image-build/check.sh
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

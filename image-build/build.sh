@@ -65,14 +65,16 @@ MMOPTS=(--mode=root --arch=arm64 --variant=apt --components=main,non-free-firmwa
 BASE_KEY="$( { echo "$SUITE $MIRROR ${MMOPTS[*]}"; cat "$HERE/packages.txt" "$HERE"/hooks/*.sh \
     "$HERE/overlay/etc/default/raspi-firmware" "$HERE/overlay/etc/default/raspi-firmware-custom"; } \
     | sha256sum | cut -c1-16)"
-BASE="$CACHE/base-$BASE_KEY.tar"
+BASE="$CACHE/base-$BASE_KEY"   # a directory: the app stage copies it
 if [ -f "$BASE" ]; then
     stage "base tree cached: $BASE"
 else
     stage "base tree: mmdebstrap $SUITE arm64 (cold: tens of minutes under qemu)"
+    rm -rf "$BASE.partial"
     mmdebstrap "${MMOPTS[@]}" "$SUITE" "$BASE.partial" "$MIRROR"
     mv "$BASE.partial" "$BASE"
 fi
 [ "$BASE_ONLY" = 1 ] && { stage "done (base only)"; exit 0; }
 
+export HERE REPO CACHE WORK OUT BOOT_MIB VERIFY SOURCE_DATE_EPOCH SUITE MIRROR
 exec "$HERE/app.sh" "$BASE"

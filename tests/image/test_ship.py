@@ -155,3 +155,16 @@ def test_pack_writes_a_compressed_image_block_map_and_checksums(
 def test_compress_refuses_an_unknown_method(tmp_path: Path) -> None:
     with pytest.raises(ImageError):
         compress(tmp_path / "x.img", "lz4")
+
+
+def test_command_line_verifies_and_lists(
+    generic_image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imagetool.__main__ import main
+
+    assert main(["verify", str(generic_image), "--min-boot-mib", "32"]) == 0
+    assert main(["verify", str(generic_image)]) == 1  # 34 MiB boot < 256 MiB
+    assert "FAIL boot partition 34 MiB < 256 MiB" in capsys.readouterr().out
+    out = tmp_path / "manifest.tsv"
+    assert main(["manifest", str(generic_image), "-o", str(out)]) == 0
+    assert out.read_text() == manifest(generic_image)
