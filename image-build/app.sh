@@ -35,7 +35,7 @@ mapfile -t DEPS < <("$HOSTPY" -c 'import tomllib,sys; print("\n".join(tomllib.lo
     --python-version 3.13 --implementation cp --abi cp313 --abi abi3 --abi none \
     --platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 \
     --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform any \
-    "${DEPS[@]}"
+    --constraint "$HERE/constraints.txt" "${DEPS[@]}"
 LGPIO_WHEEL="$(ls "$CACHE"/lgpio-*-cp313-*aarch64*.whl 2>/dev/null | head -1 || true)"
 if [ -z "$LGPIO_WHEEL" ]; then
     stage "lgpio: building the cp313 aarch64 wheel in an arm64 builder tree (cached)"
@@ -79,13 +79,12 @@ systemctl --root="$ROOT" enable branchwatch-firstboot.service branchwatch.servic
     wpa_supplicant@wlan0.service
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$ROOT/etc/resolv.conf"
 
+cleanup; mounted=()
 stage "generic: no host keys, empty machine-id, no logs"
 rm -f "$ROOT"/etc/ssh/ssh_host_* "$ROOT/var/lib/dbus/machine-id"
 : > "$ROOT/etc/machine-id"
 rm -rf "$ROOT"/tmp/* "$ROOT"/var/tmp/* "$ROOT"/var/cache/apt/*.bin "$ROOT/root/.cache"
 find "$ROOT/var/log" -type f -delete
-cleanup; mounted=()
-rmdir "$ROOT/tmp/wheels" 2>/dev/null || true
 
 stage "boot/root split"
 mkdir -p "$WORK/boot"
