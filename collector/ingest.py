@@ -30,7 +30,7 @@ from typing import Any
 from collector.registry import add_key_in, registry_of, sensor_keys
 from collector.sequence import ROLLBACK, alarm, apply_gap_item, check_sequence
 from collector.store import Store, Tx
-from collector.verify import REVOKED_KEY, Registry, Verified, verify
+from collector.verify import REVOKED_KEY, Registry, SignedSchemaError, Verified, verify
 from uplink.batch import (
     MAX_BATCH_BYTES,
     Ack,
@@ -142,7 +142,7 @@ class Ingestor:
             except WireError as exc:
                 self._count_rejected(exc.reason)
                 log.warning("batch on %s rejected: %s", r.topic[:200], exc.reason)
-                outcomes[i] = Outcome(AckStatus.REJECTED, exc.reason)
+                outcomes[i] = _rejected(exc)
             else:
                 verified.append((i, v, r))
         # A fixed order (sensor, stream, seq) keeps row locks deadlock-free across instances
@@ -325,6 +325,17 @@ class Ingestor:
                 )
         _upsert_findings(tx, h.sensor_id, v.site, findings)
         return len(findings)
+
+
+def _rejected(exc: WireError) -> Outcome:
+    """Unauthenticated failures get no ack; a signed batch with a bad payload is acked."""
+    if isinstance(exc, SignedSchemaError):
+        h = exc.header
+        ack = Ack(h.sensor_id, h.key_id, h.epoch, h.seq, AckStatus.REJECTED, exc.reason)
+        return Outcome(
+            AckStatus.REJECTED, exc.reason, ack, topic(exc.site, h.sensor_id, TopicKind.ACKS)
+        )
+    return Outcome(AckStatus.REJECTED, exc.reason)
 
 
 def _stream_order(batch: Batch) -> tuple[str, str, int, int]:

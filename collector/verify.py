@@ -23,6 +23,7 @@ from typing import Protocol
 
 from uplink.batch import (
     Batch,
+    BatchHeader,
     TopicKind,
     decode_items,
     key_id_for,
@@ -30,7 +31,7 @@ from uplink.batch import (
     parse_topic,
     verify_envelope,
 )
-from uplink.errors import IdentityMismatchError, UnknownKeyError, WireError
+from uplink.errors import IdentityMismatchError, SchemaError, UnknownKeyError, WireError
 
 UNKNOWN_SENSOR = "unknown_sensor"
 REVOKED_KEY = "revoked_key"
@@ -81,6 +82,16 @@ class VerifyError(WireError):
     """A batch failed verification; `reason` is one of REASONS."""
 
 
+class SignedSchemaError(SchemaError):
+    """A correctly signed batch whose payload is not valid: authenticated, so it is acked
+    `rejected` (the sensor sets it aside instead of re-sending it forever)."""
+
+    def __init__(self, detail: str, *, site: str, header: BatchHeader) -> None:
+        super().__init__(detail.removeprefix("schema: "))
+        self.site = site
+        self.header = header
+
+
 @dataclass(frozen=True, slots=True)
 class Verified:
     """A batch that passed every check but the sequence, with the site of its topic."""
@@ -113,7 +124,11 @@ def verify(topic: str, raw: bytes, registry: Registry, *, now: float, max_bytes:
     if state.valid_until is not None and now > state.valid_until:
         raise VerifyError(f"key {header.key_id} is past its overlap window", reason=REVOKED_KEY)
     verify_envelope(envelope, state.public_key)
-    return Verified(site, Batch(envelope, decode_items(envelope)))
+    try:
+        items = decode_items(envelope)
+    except SchemaError as exc:
+        raise SignedSchemaError(str(exc), site=site, header=header) from None
+    return Verified(site, Batch(envelope, items))
 
 
 def reason_of(exc: WireError) -> str:

@@ -218,7 +218,7 @@ def test_verify_raises_only_wire_errors_on_arbitrary_bytes(raw: bytes) -> None:
         _verify(raw)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     st.sampled_from(_VALID),
     st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1, max_size=4),

@@ -199,7 +199,9 @@ def test_schema_error_after_a_valid_signature_is_acked_rejected(
     raw = sensor.batch([{"type": "mystery"}])
     out = Ingestor(store).handle(received(sensor, raw))
     assert (out.status, out.reason) == (AckStatus.REJECTED, "schema")
-    assert out.ack is None  # schema is checked by verify, before any sequence state
+    # Signed by the sensor: acked rejected so the sensor sets it aside; nothing stored.
+    assert out.ack is not None and (out.ack.seq, out.ack.reason) == (0, "schema")
+    assert rows(store, 'SELECT COUNT(*) FROM "Batches"') == [(0,)]
 
 
 def test_revocation_applies_to_the_next_batch(store: Store, sensor: Sensor) -> None:
