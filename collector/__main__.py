@@ -8,8 +8,9 @@
     query "SQL" [--json]        read-only hunting query
     command SENSOR enable|disable|device-cap N|resend-inventory
 
-The database is `--db` or $BRANCHWATCH_COLLECTOR_DB (`sqlite:///path` or `postgresql://...`).
-Exit codes: 0 ok, 1 operation refused, 2 usage, 69 broker unavailable.
+Settings: collector/default.toml, then `--config FILE` key by key. The database is `--db`, else
+$BRANCHWATCH_COLLECTOR_DB, else the config's (`sqlite:///path` or `postgresql://...`).
+Exit codes: 0 ok, 1 operation refused, 2 usage, 69 broker unavailable, 78 bad config.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from pathlib import Path
 
 from collector.ca import CertificateAuthority, cert_pem
 from collector.commands import issue_command
+from collector.config import CollectorConfig, load_config
 from collector.cve import CpeMap, Matcher, import_records, read_records, rematch
 from collector.enrol import Enrolment, parse_public_key
-from collector.errors import CollectorError
+from collector.errors import CollectorConfigError, CollectorError
 from collector.ingest import IngestConfig, Ingestor
 from collector.queries import format_json, format_table, run_query
 from collector.registry import DEFAULT_OVERLAP_S, add_sensor, list_sensors, revoke, rotate_key
@@ -37,22 +39,17 @@ from uplink.batch import CommandName, Signer
 from uplink.errors import UplinkError
 
 log = logging.getLogger("collector")
-DEFAULT_DB = "sqlite:///var/lib/branchwatch-collector/collector.db"
+EX_CONFIG = 78  # sysexits.h: the configuration is invalid
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="branchwatch-collector", description=__doc__.split("\n")[0])
-    p.add_argument("--db", default=os.environ.get("BRANCHWATCH_COLLECTOR_DB", DEFAULT_DB))
-    p.add_argument("--schema", default=None, help="PostgreSQL schema (default public)")
+    p.add_argument("--config", default=None, help="TOML over collector/default.toml")
+    p.add_argument("--db", default=None, help="overrides $BRANCHWATCH_COLLECTOR_DB and the config")
+    p.add_argument("--schema", default=None, help="PostgreSQL schema (default: the config's)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    serve = sub.add_parser("serve", help="ingest batches from the broker")
-    _broker_args(serve)
-    serve.add_argument("--group", default="collectors", help="shared subscription group")
-    serve.add_argument("--batch-max", type=int, default=200)
-    serve.add_argument("--retention-days", type=float, default=90.0)
-    serve.add_argument("--ack-key", default=None, help="collector Ed25519 key file (signs acks)")
-    serve.add_argument("--ca-dir", default=None, help="CA directory (enables enrolment)")
+    sub.add_parser("serve", help="ingest batches from the broker ([broker] of the config)")
 
     ca = sub.add_parser("ca").add_subparsers(dest="action", required=True)
     ca_init = ca.add_parser("init")
@@ -103,25 +100,22 @@ def _broker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key-file", dest="tls_key", default=None)
 
 
-def _broker_config(args: argparse.Namespace, **extra: object) -> object:
-    from collector.subscriber import BrokerConfig
-
-    host, _, port = args.broker.rpartition(":")
-    return BrokerConfig(
-        host=host or "127.0.0.1",
-        port=int(port),
-        ca_file=args.ca,
-        cert_file=args.cert,
-        key_file=args.tls_key,
-        **extra,  # type: ignore[arg-type]
-    )
+def _host_port(broker: str) -> tuple[str, int]:
+    host, _, port = broker.rpartition(":")
+    return host or "127.0.0.1", int(port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     try:
-        store = open_store(args.db, schema=args.schema)
+        args.settings = load_config(args.config)
+    except CollectorConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EX_CONFIG
+    db = args.db or os.environ.get("BRANCHWATCH_COLLECTOR_DB") or args.settings.collector.db
+    try:
+        store = open_store(db, schema=args.schema or args.settings.collector.schema)
     except CollectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -231,11 +225,11 @@ def _command(args: argparse.Namespace, store: Store, now: float) -> int:
     topic, frame, command = issue_command(
         store, args.sensor_id, name, Signer.load(args.key), now=now, args=cmd_args
     )
-    config = _broker_config(args)
+    host, port = _host_port(args.broker)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     if args.ca:
         client.tls_set(ca_certs=args.ca, certfile=args.cert, keyfile=args.tls_key)
-    client.connect(config.host, config.port)  # type: ignore[attr-defined]
+    client.connect(host, port)
     client.loop_start()
     try:
         client.publish(topic, frame, qos=1).wait_for_publish(timeout=10)
@@ -247,33 +241,38 @@ def _command(args: argparse.Namespace, store: Store, now: float) -> int:
 
 
 def _serve(args: argparse.Namespace, store: Store) -> int:
-    from collector.subscriber import Subscriber
+    from collector.subscriber import BrokerConfig, Subscriber
 
+    settings: CollectorConfig = args.settings
+    c, b = settings.collector, settings.broker
     matcher = Matcher(CpeMap.load())
     ingestor = Ingestor(
         store,
-        IngestConfig(),
+        IngestConfig(
+            max_batch_bytes=c.max_batch_bytes,
+            clock_skew_max_s=c.clock_skew_max_s,
+            rotation_overlap_s=c.rotation_overlap_days * 86_400,
+        ),
         on_devices_changed=lambda ids: matcher.rematch(store, device_ids=ids),
     )
-    signer = Signer.load(args.ack_key) if args.ack_key else None
+    signer = Signer.load(c.ack_key) if c.ack_key else None
     enrolment = None
-    if args.ca_dir:
-        ca_dir = Path(args.ca_dir)
-        ca = CertificateAuthority.load(ca_dir / "ca.key", ca_dir / "ca.pem")
+    if c.ca_dir:
+        ca = CertificateAuthority.load(Path(c.ca_dir) / "ca.key", Path(c.ca_dir) / "ca.pem")
         enrolment = Enrolment(store, ca).handle
-    sub = Subscriber(
-        ingestor,
-        _broker_config(args, group=args.group, batch_max=args.batch_max),  # type: ignore[arg-type]
-        ack_signer=signer,
-        enrolment=enrolment,
-    )
+    broker = BrokerConfig(
+        host=b.host, port=b.port, group=b.group, client_id=b.client_id,
+        ca_file=b.ca_file or None, cert_file=b.cert_file or None, key_file=b.key_file or None,
+        keepalive_s=b.keepalive_s, queue_max=b.queue_max, batch_max=b.batch_max,
+    )  # fmt: skip
+    sub = Subscriber(ingestor, broker, ack_signer=signer, enrolment=enrolment)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     sub.start()
     try:
         while not stop.wait(3600):
-            store.purge(args.retention_days, time.time())
+            store.purge(c.retention_days, time.time())
     finally:
         sub.stop()
     return 0

@@ -147,3 +147,37 @@ def test_command_is_signed_with_an_increasing_counter(
         CommandName.DISABLE,
     )
     assert second.counter == first.counter + 1
+
+
+def test_bad_config_lists_every_problem_and_exits_78(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "collector.toml"
+    bad.write_text(
+        '[collector]\nretention_days = 0\nmax_batch_bytes = "big"\ncolour = 1\n[broker]\nport = 70000\n'
+    )
+    assert (
+        main(["--config", str(bad), "--db", f"sqlite:///{tmp_path / 'c.db'}", "sensors", "list"])
+        == 78
+    )
+    err = capsys.readouterr().err
+    for key in (
+        "collector.retention_days",
+        "collector.max_batch_bytes",
+        "collector.colour",
+        "broker.port",
+    ):
+        assert key in err
+
+
+def test_config_file_sets_the_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "collector.toml"
+    conf.write_text(f'[collector]\ndb = "sqlite:///{tmp_path / "from-config.db"}"\n')
+    assert main(["--config", str(conf), "sensors", "add", "branch-1", "pi-1"]) == 0
+    assert (tmp_path / "from-config.db").exists()
+
+
+def test_default_toml_documents_exactly_the_dataclass_defaults() -> None:
+    from collector.config import CollectorConfig, load_config
+
+    assert load_config(None) == CollectorConfig()
