@@ -16,6 +16,7 @@ Exit codes: 0 ok, 1 operation refused, 2 usage, 69 broker unavailable, 78 bad co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -49,7 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", default=None, help="PostgreSQL schema (default: the config's)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    sub.add_parser("serve", help="ingest batches from the broker ([broker] of the config)")
+    serve = sub.add_parser("serve", help="ingest batches from the broker ([broker] of the config)")
+    serve.add_argument("--broker", default=None, help="host:port (overrides broker.host/port)")
+    serve.add_argument("--ca", default=None, help="broker CA file (broker.ca_file)")
+    serve.add_argument("--cert", default=None, help="client certificate (broker.cert_file)")
+    serve.add_argument(
+        "--key-file", dest="tls_key", default=None, help="client key (broker.key_file)"
+    )
+    serve.add_argument("--group", default=None, help="shared subscription group (broker.group)")
+    serve.add_argument(
+        "--ca-dir", default=None, help="CA directory, enables enrolment (collector.ca_dir)"
+    )
+    serve.add_argument("--ack-key", default=None, help="key file signing acks (collector.ack_key)")
 
     ca = sub.add_parser("ca").add_subparsers(dest="action", required=True)
     ca_init = ca.add_parser("init")
@@ -105,7 +117,8 @@ def _host_port(broker: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
+    """The CLI. `stop` ends `serve` (tests; otherwise SIGTERM/SIGINT do)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     try:
@@ -120,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        return _dispatch(args, store)
+        return _dispatch(args, store, stop)
     except (CollectorError, UplinkError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 69 if exc.__class__.__name__ == "BrokerUnavailableError" else 1
@@ -128,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         store.close()
 
 
-def _dispatch(args: argparse.Namespace, store: Store) -> int:
+def _dispatch(args: argparse.Namespace, store: Store, stop: threading.Event | None) -> int:
     now = time.time()
     if args.cmd == "sensors":
         return _sensors(args, store, now)
@@ -145,7 +158,7 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
         return 0
     if args.cmd == "command":
         return _command(args, store, now)
-    return _serve(args, store)
+    return _serve(args, store, stop or threading.Event())
 
 
 def _sensors(args: argparse.Namespace, store: Store, now: float) -> int:
@@ -240,10 +253,31 @@ def _command(args: argparse.Namespace, store: Store, now: float) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace, store: Store) -> int:
+def _with_flags(settings: CollectorConfig, args: argparse.Namespace) -> CollectorConfig:
+    """The configuration with serve's command-line flags laid over it."""
+    broker: dict[str, object] = {}
+    if args.broker:
+        broker["host"], broker["port"] = _host_port(args.broker)
+    for flag, key in (
+        ("ca", "ca_file"),
+        ("cert", "cert_file"),
+        ("tls_key", "key_file"),
+        ("group", "group"),
+    ):
+        if getattr(args, flag):
+            broker[key] = getattr(args, flag)
+    collector = {k: getattr(args, k) for k in ("ca_dir", "ack_key") if getattr(args, k)}
+    return dataclasses.replace(
+        settings,
+        broker=dataclasses.replace(settings.broker, **broker),  # type: ignore[arg-type]
+        collector=dataclasses.replace(settings.collector, **collector),
+    )
+
+
+def _serve(args: argparse.Namespace, store: Store, stop: threading.Event) -> int:
     from collector.subscriber import BrokerConfig, Subscriber
 
-    settings: CollectorConfig = args.settings
+    settings: CollectorConfig = _with_flags(args.settings, args)
     c, b = settings.collector, settings.broker
     matcher = Matcher(CpeMap.load())
     ingestor = Ingestor(
@@ -266,13 +300,16 @@ def _serve(args: argparse.Namespace, store: Store) -> int:
         keepalive_s=b.keepalive_s, queue_max=b.queue_max, batch_max=b.batch_max,
     )  # fmt: skip
     sub = Subscriber(ingestor, broker, ack_signer=signer, enrolment=enrolment)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
     sub.start()
     try:
-        while not stop.wait(3600):
-            store.purge(c.retention_days, time.time())
+        while True:
+            removed = store.purge(c.retention_days, time.time())
+            log.info("retention %g days: %d rows removed", c.retention_days, sum(removed.values()))
+            if stop.wait(3600):
+                break
     finally:
         sub.stop()
     return 0

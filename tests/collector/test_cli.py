@@ -181,3 +181,78 @@ def test_default_toml_documents_exactly_the_dataclass_defaults() -> None:
     from collector.config import CollectorConfig, load_config
 
     assert load_config(None) == CollectorConfig()
+
+
+@pytest.mark.broker
+def test_serve_ingests_acks_signed_and_matches_cves_until_stopped(
+    db: list[str], tmp_path: Path, mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from uplink.batch import AckStatus, DeviceUpsert, TopicKind, decode_ack
+    from uplink.testing import SensorSimulator
+
+    sim = SensorSimulator("pi-1", "branch-1")
+    collector_key = Signer.generate()
+    (tmp_path / "ack.key").write_bytes(collector_key.seed())
+    assert (
+        main([*db, "sensors", "add", "branch-1", "pi-1", "--pubkey", sim.public_key_bytes.hex()])
+        == 0
+    )
+    assert main([*db, "cve", "import", str(NVD / "CVE-2021-36260.json")]) == 0
+    stop = threading.Event()
+    argv = [
+        *db,
+        "serve",
+        "--broker",
+        f"{mosquitto.host}:{mosquitto.port}",
+        "--group",
+        "cli",
+        "--ack-key",
+        str(tmp_path / "ack.key"),
+    ]
+    server = threading.Thread(target=main, args=(argv,), kwargs={"stop": stop}, name="serve")
+    acks: list[bytes] = []
+    got = threading.Condition()
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_subscribe = lambda *a: subscribed.set()
+
+    def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
+        with got:
+            acks.append(bytes(msg.payload))
+            got.notify_all()
+
+    client.on_message = on_message
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+    server.start()
+    try:
+        client.subscribe(sim.topic(TopicKind.ACKS), qos=1)
+        assert subscribed.wait(10)
+        camera = DeviceUpsert(
+            "44:19:b6:00:00:01",
+            1.0,
+            {
+                "vendor": "Hikvision",
+                "model": "DS-2CD2026G2-IU/SL",
+                "firmware": "V5.5.0 build 170725",
+            },
+            True,
+        )
+        raw = sim.next_batch([camera])
+        # The subscriber may not be subscribed yet: re-send (as a sensor does) until acked.
+        with got:
+            while not acks:
+                client.publish(sim.topic(), raw, qos=1)
+                got.wait(1.0)
+    finally:
+        stop.set()
+        server.join(30)
+        client.disconnect()
+        client.loop_stop()
+    assert not server.is_alive()
+    ack = decode_ack(acks[0], collector_key.public_key)  # signed with the ack key
+    assert ack.status in (AckStatus.ACCEPTED, AckStatus.DUPLICATE)
+    assert (
+        main([*db, "query", 'SELECT "CveId" FROM "DeviceTvmSoftwareVulnerabilities"', "--json"])
+        == 0
+    )
