@@ -101,6 +101,11 @@ class Inventory:
     def __iter__(self) -> Iterator[DeviceRecord]:
         return iter(self.devices())
 
+    def is_local(self, ip: str) -> bool:
+        """True when `ip` is in a learned local subnet (or site-local before any is learned)."""
+        addr = _usable_ip(ip)
+        return addr is not None and self._is_local(addr)
+
     @property
     def subnets(self) -> list[str]:
         return [str(net) for net in self._subnets]
@@ -263,11 +268,19 @@ class Inventory:
         device.vlans |= other.vlans
         device.protocols |= other.protocols
         for ip, (first, last) in other.ips.items():
-            mine = device.ips.setdefault(ip, [first, last])
-            mine[0], mine[1] = min(mine[0], first), max(mine[1], last)
+            mine = device.ips.get(ip)
+            if mine is not None:
+                mine[0], mine[1] = min(mine[0], first), max(mine[1], last)
+            elif len(device.ips) < self.config.ips_per_device_max:
+                device.ips[ip] = [first, last]
+            else:
+                self._drop("ips_per_device_max")
         for index_key, holder in list(self._by_ip.items()):
             if holder == other.key:
-                self._by_ip[index_key] = device.key
+                if index_key[1] in device.ips:
+                    self._by_ip[index_key] = device.key
+                else:
+                    del self._by_ip[index_key]
         for name, source in other.names.items():
             if len(device.names) < self.config.names_per_device_max:
                 device.names.setdefault(name, source)
@@ -387,10 +400,16 @@ class Inventory:
         if len(self._subnets) >= self.config.subnets_max:
             self._drop("subnets_max")
             return
+        first_of_family = all(known.version != net.version for known in self._subnets)
         # A wider subnet (from DHCP) replaces the /24s it covers.
         self._subnets = [known for known in self._subnets if not _contains(net, known)]
         self._subnets.append(net)
         log.debug("local subnet %s", net)
+        if first_of_family:
+            # Site-local addresses stop counting as local: recheck what gateways hold.
+            for device in self._devices.values():
+                if device.is_gateway:
+                    self._detach_remote(device)
 
     def _is_local(self, ip: IPAddress) -> bool:
         if ip.is_link_local:
@@ -423,12 +442,16 @@ class Inventory:
         if device is None:
             return
         device.is_gateway = True
+        self._detach_remote(device)
+        self._changed.add(device.key)
+        log.info("treating a MAC as a gateway: it sources many remote addresses")
+
+    def _detach_remote(self, device: DeviceRecord) -> None:
         for ip in list(device.ips):
             if not self._is_local(ipaddress.ip_address(ip)):
                 del device.ips[ip]
                 self._unindex(device.key, ip)
-        self._changed.add(device.key)
-        log.info("treating a MAC as a gateway: it sources many remote addresses")
+                self._changed.add(device.key)
 
     def _drop(self, limit: str) -> None:
         count = self.dropped.get(limit, 0)
