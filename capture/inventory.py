@@ -70,6 +70,11 @@ class Inventory:
     def __init__(self, config: InventoryConfig, classifier: DeviceClassifier | None = None) -> None:
         self.config = config
         self.classifier = classifier
+        # Licence-style quota (collector `device-cap` command): devices beyond the first
+        # `classify_max` tracked are counted (dropped["classify_max"]), not classified.
+        self.classify_max: int | None = None
+        self._classified: set[str] = set()
+        self._unclassified: set[str] = set()
         self.dropped: dict[str, int] = {}
         self.ignored_remote = 0  # observations of remote (internet) addresses, not devices
         self._devices: dict[str, DeviceRecord] = {}
@@ -226,10 +231,21 @@ class Inventory:
         if obs.role is Role.SERVER:
             changed |= self._add_service(device, obs)
         self._add_facts(device, obs)
-        if self.classifier is not None and self.classifier.observe(device, obs):
-            changed = True
+        if self.classifier is not None and self._may_classify(device):
+            changed |= bool(self.classifier.observe(device, obs))
         if changed:
             self._changed.add(device.key)
+
+    def _may_classify(self, device: DeviceRecord) -> bool:
+        if self.classify_max is None or device.key in self._classified:
+            return True
+        if len(self._classified) >= self.classify_max:
+            if device.key not in self._unclassified:  # count devices, not observations
+                self._unclassified.add(device.key)
+                self._drop("classify_max")
+            return False
+        self._classified.add(device.key)
+        return True
 
     def _add_ip(self, device: DeviceRecord, ip: str, vlan: int, at: float, *, absorb: bool) -> bool:
         index_key = (vlan, ip)

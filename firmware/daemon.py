@@ -129,6 +129,9 @@ class Daemon:
         )
         self.live: LiveSource | None = None
         self.capture_error: CaptureFileError | None = None
+        self._resend = threading.Event()
+        self.device_cap: int | None = None  # set by the collector's device_cap command
+        self.commands_unsupported = 0
         self.state = State.BOOTING
         self.started_at = clock()
         self._lock = threading.Lock()  # guards the stats snapshot shared with the main thread
@@ -213,7 +216,15 @@ class Daemon:
             if finished or now - last_export >= EXPORT_EVERY_S:
                 if finished:
                     self.pipeline.finish()
-                full = self.uplink.wants_full_inventory() or now - last_snapshot >= SNAPSHOT_EVERY_S
+                if self.pipeline.inventory.classify_max != self.device_cap:
+                    self.pipeline.inventory.classify_max = self.device_cap
+                resend = self._resend.is_set()
+                self._resend.clear()
+                full = (
+                    resend
+                    or self.uplink.wants_full_inventory()
+                    or now - last_snapshot >= SNAPSHOT_EVERY_S
+                )
                 if full:
                     self.exporter.forget()
                     last_snapshot = now
@@ -243,7 +254,10 @@ class Daemon:
     def counters(self) -> dict[str, int]:
         with self._lock:
             stats = dict(self._stats)
-        flat: dict[str, int] = {"queue_dropped": self.queue_dropped}
+        flat: dict[str, int] = {
+            "queue_dropped": self.queue_dropped,
+            "commands_unsupported": self.commands_unsupported,
+        }
         for key, value in stats.items():
             if isinstance(value, int):
                 flat[key] = value
@@ -289,6 +303,7 @@ class Daemon:
             "uptime_s": round(self._clock() - self.started_at, 1),
             "source": self.pcap or self.config.capture.interface,
             "monitoring": self.monitoring.is_set(),
+            "device_cap": self.device_cap,
             "uplink_connected": uplink.connected,
             "last_ack_at": uplink.last_ack_at,
             "rcvbuf_bytes": self.live.rcvbuf_bytes if self.live is not None else None,
@@ -376,12 +391,22 @@ class Daemon:
         return True
 
     def _apply_commands(self) -> None:
+        """Collector commands, already verified (signature, sensor, counter) by the uplink."""
         for command in self.uplink.take_commands():
             name = str(getattr(command, "name", ""))
+            args = getattr(command, "args", {})
             if name == "enable":
                 self.monitoring.set()
             elif name == "disable":
                 self.monitoring.clear()
+            elif name in ("resend_inventory", "snapshot"):
+                self._resend.set()
+            elif name == "device_cap" and isinstance(args.get("max_devices"), int):
+                self.device_cap = max(1, args["max_devices"])
+            else:
+                self.commands_unsupported += 1
+                log.warning("collector command %s not supported; ignored", name)
+                continue
             log.info("collector command %s applied", name)
 
     def stop(self) -> None:

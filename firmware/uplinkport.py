@@ -6,6 +6,7 @@ keeps everything (the sensor shows W, "uplink down", and the data waits for a br
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -19,14 +20,30 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from firmware.config import Config
 from firmware.daemon import UplinkHealth
 from firmware.errors import FirmwareError
-from firmware.provision import Identity
-from uplink.batch import Signer
+from firmware.provision import Identity, write_private
+from uplink.batch import Command, Signer, verify_command
 from uplink.buffer import Buffer
-from uplink.errors import BufferStoreError
+from uplink.errors import BufferStoreError, WireError
 from uplink.forwarder import Forwarder
 from uplink.publisher import LinkState, MqttPublisher, MqttSettings
 
 log = logging.getLogger(__name__)
+
+COUNTER_FILE = "command_counter.json"
+
+
+def _read_counter(path: Path) -> int:
+    """The highest command counter acted on (replay protection survives restarts)."""
+    try:
+        value = json.loads(path.read_text())["counter"]
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # Fail closed: an unreadable counter would let old commands replay.
+        raise UplinkSetupError(f"{path}: unreadable command counter: {exc}") from exc
+    if not isinstance(value, int):
+        raise UplinkSetupError(f"{path}: command counter is not an integer")
+    return value
 
 
 class UplinkSetupError(FirmwareError, ValueError):
@@ -77,6 +94,11 @@ class UplinkPort:
         )
         self.publisher: MqttPublisher | None = None
         self.forwarder: Forwarder | None = None
+        self._command_key = ack_key
+        self._counter_path = Path(config.sensor.state_dir) / COUNTER_FILE
+        self._last_counter = _read_counter(self._counter_path)
+        self._commands: list[Command] = []
+        self.commands_rejected = 0
         if up.broker_host:
             self.publisher = MqttPublisher(
                 MqttSettings(
@@ -92,7 +114,8 @@ class UplinkPort:
                     password=password,
                     retry_min_s=up.retry_min_s,
                     retry_max_s=up.retry_max_s,
-                )
+                ),
+                on_command=self._on_command if ack_key is not None else None,
             )
             self.forwarder = Forwarder(
                 self.buffer,
@@ -141,7 +164,29 @@ class UplinkPort:
         return self.buffer.take_snapshot_request()
 
     def take_commands(self) -> list[Any]:
-        return []
+        with self._lock:
+            commands, self._commands = self._commands, []
+        return commands
+
+    def _on_command(self, raw: bytes) -> None:
+        """Verify a collector command (signature, this sensor, counter strictly increasing),
+        persist the counter, then queue it for the daemon. Rejections are counted."""
+        assert self._command_key is not None
+        with self._lock:
+            try:
+                command = verify_command(
+                    raw,
+                    self._command_key,
+                    sensor_id=self.sensor_id,
+                    last_counter=self._last_counter,
+                )
+            except WireError as exc:
+                self.commands_rejected += 1
+                log.warning("collector command rejected: %s", exc.reason)
+                return
+            write_private(self._counter_path, json.dumps({"counter": command.counter}).encode())
+            self._last_counter = command.counter
+            self._commands.append(command)
 
     def health(self) -> UplinkHealth:
         stats = self.buffer.stats()
@@ -151,6 +196,7 @@ class UplinkPort:
             "buffer_recoveries": stats.recoveries,
             "buffer_rejected": stats.rejected,
             "evicted_items": stats.evicted_items,
+            "commands_rejected": self.commands_rejected,
         }
         connected = auth_failed = False
         if self.forwarder is not None:
