@@ -29,6 +29,7 @@ COMMANDS = (
     "firmware.firstboot",
     "firmware.statuscmd",
     "firmware.run",
+    "firmware.enrol",
 )
 
 

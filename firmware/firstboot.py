@@ -14,6 +14,8 @@ safe to repeat after a power cut:
 Bundle keys (site.toml):
 
     site, sensor_id, broker ("mqtts://host:port"), ca_cert (PEM text), token,
+    enrol_cert, enrol_key (PEM: the enrolment identity that may only publish the request),
+    collector_key (PEM: the collector's Ed25519 public key that signs acks and commands),
     capture_interface ("eth0"), ntp_servers ([...]), ssh_authorized_key,
     [uplink] interface ("wlan0" or e.g. "eth1"), address ("dhcp" or "192.0.2.10/24"),
              gateway, dns ([...]), proxy, wifi_ssid, wifi_psk, wifi_country
@@ -53,6 +55,9 @@ _TOP: dict[str, type] = {
     "capture_interface": str,
     "ntp_servers": list,
     "ssh_authorized_key": str,
+    "enrol_cert": str,
+    "enrol_key": str,
+    "collector_key": str,
     "uplink": dict,
     "leds": dict,
 }
@@ -209,10 +214,21 @@ def first_boot(
     state = root / state_dir
     identity = provision(state, bundle["site"], bundle["sensor_id"], token=bundle.get("token", ""))
     etc = root / "etc"
-    if bundle.get("ca_cert"):
-        write_private(state / "keys" / "ca.crt", bundle["ca_cert"].encode())
+    keys = state / "keys"
+    for field, name in (
+        ("ca_cert", "ca.crt"),
+        ("enrol_cert", "enrol.pem"),
+        ("enrol_key", "enrol.key"),
+        ("collector_key", "collector.pub"),
+    ):
+        if bundle.get(field):
+            write_private(keys / name, bundle[field].encode())
     config = config_text(
-        identity, Path("/") / state_dir, bundle["broker"], bundle.get("capture_interface", "eth0")
+        identity,
+        Path("/") / state_dir,
+        bundle["broker"],
+        bundle.get("capture_interface", "eth0"),
+        with_collector_key=bool(bundle.get("collector_key")),
     )
     leds = bundle.get("leds", {})
     if leds:

@@ -199,7 +199,12 @@ def enrolment_record(identity: Identity) -> dict[str, Any]:
 
 
 def config_text(
-    identity: Identity, state_dir: str | Path, broker_url: str, capture_interface: str = "eth0"
+    identity: Identity,
+    state_dir: str | Path,
+    broker_url: str,
+    capture_interface: str = "eth0",
+    *,
+    with_collector_key: bool = False,
 ) -> str:
     """The operator configuration (/etc/branchwatch/branchwatch.toml) for this identity."""
     host, port, tls = parse_broker_url(broker_url)
@@ -227,6 +232,9 @@ def config_text(
             f"cert_file = {q(str(keys / 'tls.crt'))}",
             f"key_file = {q(str(keys / 'tls.key'))}",
             f"signing_key_file = {q(str(keys / 'signing.key'))}",
+            f"collector_key_file = {q(str(keys / 'collector.pub'))}"
+            if with_collector_key
+            else "# collector_key_file: the collector's public key (acks and commands)",
             f"buffer_dir = {q(str(Path(state_dir) / 'buffer'))}",
             "",
         ]

@@ -77,7 +77,17 @@ def _build_uplink(config: Config) -> Any:
     if identity is None or not config.uplink.signing_key_file:
         log.warning("not provisioned: findings are not kept until `branchwatch provision`")
         return UnprovisionedUplink()
+    from firmware.enrol import enrol, is_pending
     from firmware.uplinkport import UplinkPort
+    from uplink.publisher import EnrolmentError
+
+    if is_pending(config) and config.uplink.broker_host:
+        try:
+            enrol(config, identity)
+        except EnrolmentError as exc:
+            # Capture and buffering go on; the uplink cannot authenticate until enrolment
+            # succeeds (`branchwatch enrol`, or the next start).
+            log.error("enrolment failed: %s", exc)
 
     return UplinkPort(config, identity)
 

@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from uplink.batch import TopicKind, topic
+from uplink.errors import UplinkError
 
 log = logging.getLogger(__name__)
 
@@ -278,3 +279,73 @@ class MqttPublisher:
         elif message.topic == self.commands_topic and self._on_command is not None:
             self.counters["commands_received"] = self.counters.get("commands_received", 0) + 1
             self._on_command(bytes(message.payload))
+
+
+class EnrolmentError(UplinkError, ConnectionError):
+    """Enrolment did not complete: broker unreachable, no reply in time, or refused."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+def request_enrolment(settings: MqttSettings, request: bytes, timeout_s: float = 30.0) -> bytes:
+    """Publish an enrolment request on `branchwatch/<site>/<id>/enrol` with the enrolment
+    identity (settings.cert_file/key_file from the site bundle) and return the collector's
+    reply from `.../enrol/reply` (JSON, see collector/enrol.py).
+
+    Raises:
+        EnrolmentError: the broker is unreachable or refused us, or no reply in `timeout_s`.
+    """
+    request_topic = topic(settings.site, settings.sensor_id, TopicKind.ENROL)
+    reply_topic = request_topic + "/reply"
+    reply: list[bytes] = []
+    done = threading.Event()
+    failure: list[str] = []
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"branchwatch-enrol-{settings.sensor_id}",
+        protocol=mqtt.MQTTv5,
+    )
+    if settings.tls:
+        client.tls_set(ca_certs=settings.ca_file or None, certfile=settings.cert_file or None,
+                       keyfile=settings.key_file or None, cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password or None)
+
+    def on_connect(c: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            failure.append(f"broker refused the enrolment identity: {reason}")
+            done.set()
+            return
+        c.subscribe(reply_topic, qos=QOS)
+
+    def on_subscribe(c: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            failure.append("broker refused the enrolment reply subscription")
+            done.set()
+            return
+        c.publish(request_topic, request, qos=QOS)
+
+    def on_message(c: mqtt.Client, userdata: Any, message: Any) -> None:
+        if message.topic == reply_topic:
+            reply.append(bytes(message.payload))
+            done.set()
+
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    try:
+        client.connect(settings.host, settings.port, keepalive=settings.keepalive_s)
+    except (OSError, ssl.SSLError) as exc:
+        raise EnrolmentError(f"broker {settings.host}:{settings.port} unreachable: {exc}") from exc
+    client.loop_start()
+    try:
+        if not done.wait(timeout_s):
+            raise EnrolmentError(f"no enrolment reply within {timeout_s:.0f} s")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    if failure:
+        raise EnrolmentError(failure[0], refused=True)
+    return reply[0]

@@ -18,6 +18,15 @@ sensor_id = "bw-0001"
 broker = "mqtts://collector.example.net:8883"
 ca_cert = """{CA}"""
 token = "enrol-token-SECRET-123"
+enrol_cert = """{CA}"""
+enrol_key = """-----BEGIN PRIVATE KEY-----
+SECRET-789
+-----END PRIVATE KEY-----
+"""
+collector_key = """-----BEGIN PUBLIC KEY-----
+MCow
+-----END PUBLIC KEY-----
+"""
 capture_interface = "eth0"
 ntp_servers = ["ntp1.example.net"]
 
@@ -53,6 +62,13 @@ def test_first_boot_provisions_and_scrubs_bundle(tmp_path: Path) -> None:
     assert (config.leds.green_pin, config.leds.red_pin) == (5, 6)
     assert config.uplink.ca_file == "/var/lib/branchwatch/keys/ca.crt"
     assert (tmp_path / "var/lib/branchwatch/keys/ca.crt").read_text() == CA
+    keys = tmp_path / "var/lib/branchwatch/keys"
+    assert (keys / "enrol.pem").read_text() == CA and "SECRET-789" in (
+        keys / "enrol.key"
+    ).read_text()
+    assert stat.S_IMODE((keys / "enrol.key").stat().st_mode) == 0o600
+    assert config.uplink.collector_key_file == "/var/lib/branchwatch/keys/collector.pub"
+    assert "SECRET" not in (boot / "PROVISIONED.txt").read_text()
 
 
 def test_capture_interface_gets_no_address_and_no_ipv6(tmp_path: Path) -> None:
