@@ -193,6 +193,7 @@ def test_adversarial_corpus_on_both_engines(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # one transaction per batch: minutes on PostgreSQL
 def test_adversarial_corpus_of_30000_batches_one_at_a_time(store: Store) -> None:
     sims, revoked, cases = _build_corpus(30_000, seed=7)
     _run(store, sims, revoked, cases, group=1)
