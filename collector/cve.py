@@ -381,6 +381,13 @@ def _rematch(
 ) -> int:
     matched_at = time.time() if now is None else now
     with store.transaction() as tx:
+        # Serialise with ingest and with other instances re-matching the same devices.
+        if device_ids is None:
+            sensors = sorted(r[0] for r in tx.fetchall('SELECT "SensorId" FROM "Sensors"'))
+        else:
+            sensors = sorted({d.split("/", 1)[0] for d in device_ids})
+        for sensor_id in sensors:
+            tx.lock_sensor(sensor_id)
         devices = _load_devices(tx, device_ids)
         index = index_for(tx)
         matches = [m for d in devices for m in match_device(index, cpe_map, d)]

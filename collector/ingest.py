@@ -173,7 +173,12 @@ class Ingestor:
             outcomes[i] = outcome
             self._count(outcome)
         if changed and self._on_devices_changed is not None:
-            self._on_devices_changed(sorted(set(changed)))
+            try:
+                self._on_devices_changed(sorted(set(changed)))
+            except Exception:  # the batches are committed: their acks must still go out
+                log.exception("re-matching %d changed devices failed", len(set(changed)))
+                with self._lock:
+                    self.counters.errors += 1
 
     def _count(self, outcome: Outcome) -> None:
         with self._lock:
