@@ -282,3 +282,16 @@ def test_several_batches_in_one_transaction_each_get_their_outcome(
     assert [o.status for o in outs[:5]] == [AckStatus.ACCEPTED] * 5
     assert outs[5].status is AckStatus.DUPLICATE
     assert rows(store, 'SELECT COUNT(*) FROM "Alerts"') == [(5,)]
+
+
+def test_a_failing_rematch_does_not_withhold_the_ack_of_a_committed_batch(
+    store: Store, sensor: Sensor
+) -> None:
+    def broken(device_ids: list[str]) -> None:
+        raise RuntimeError("matcher bug")
+
+    ingest = Ingestor(store, on_devices_changed=broken)
+    out = ingest.handle(received(sensor, sensor.batch([device(MAC, NOW, vendor="HP")])))
+    assert out.status is AckStatus.ACCEPTED and out.ack is not None
+    assert ingest.counters.errors == 1
+    assert rows(store, 'SELECT COUNT(*) FROM "DeviceInfo"') == [(1,)]
