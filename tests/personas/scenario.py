@@ -42,7 +42,7 @@ def _tcp_session(
     c = Ether(src=client[0], dst=server[0]) / IP(src=client[1], dst=server[1])
     s = Ether(src=server[0], dst=client[0]) / IP(src=server[1], dst=client[1])
     seq_c, seq_s = 1000, 5000
-    packets = [
+    packets: list[Packet] = [
         c / TCP(sport=sport, dport=dport, flags="S", seq=seq_c),
         s / TCP(sport=dport, dport=sport, flags="SA", seq=seq_s, ack=seq_c + 1),
         c / TCP(sport=sport, dport=dport, flags="A", seq=seq_c + 1, ack=seq_s + 1),
