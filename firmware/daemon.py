@@ -121,6 +121,11 @@ class Daemon:
         self.reload = threading.Event()
         self.supervisor = Supervisor(RestartPolicy(), clock=clock)
         self.pipeline = Pipeline(config)
+        if pcap is None and self.pipeline.rules is not None:
+            # The new-device learning period survives restarts (a reboot is not a new site).
+            learning = getattr(self.pipeline.rules, "learning_started_at", None)
+            if learning is None:
+                self.pipeline.rules.learning_started_at = _learning_started_at(config, now())  # type: ignore[attr-defined]
         self.exporter = Exporter(
             config.privacy.upload_hostnames, _pseudonym_key(config), config.inventory.devices_max
         )
@@ -443,3 +448,21 @@ def _pseudonym_key(config: Config) -> bytes:
     except OSError as exc:
         log.warning("cannot persist the pseudonym key (%s): pseudonyms change on restart", exc)
     return key
+
+
+def _learning_started_at(config: Config, now: float) -> float:
+    """When the new-device learning period began on this sensor (persisted on first start)."""
+    import json
+
+    path = Path(config.sensor.state_dir) / "learning.json"
+    try:
+        return float(json.loads(path.read_text())["started_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        from firmware.provision import write_private
+
+        write_private(path, json.dumps({"started_at": now}).encode())
+    except OSError as exc:
+        log.warning("cannot persist the learning period start (%s)", exc)
+    return now

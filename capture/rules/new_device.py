@@ -25,6 +25,10 @@ class NewDevice(Rule):
     def on_device_new(self, device: DeviceRecord, at: float) -> None:
         if self.engine.is_learning(at):
             return
+        if device.mac is not None and int(device.mac[:2], 16) & 0x02:
+            # Randomised (locally administered) MACs: phones rotate them per network and per
+            # day, so each would look new; they never raise this alert (privacy, issue 7).
+            return
         evidence = {
             "mac": device.mac,
             "ips": sorted(device.ips),

@@ -354,12 +354,20 @@ def _device(key: str, first_seen: float) -> object:
 def test_new_device_after_the_learning_period_raises_new_device(make_engine: EngineFactory) -> None:
     engine = make_engine(learning_period_s=86400.0)
     engine.on_frame(tcp(1000.0, SCANNER, TARGET, 40000, 80, "S"))  # learning starts here
-    engine.on_device_new(_device("02:00:00:00:00:31", 2000.0))  # type: ignore[arg-type]
+    engine.on_device_new(_device("00:1b:a9:00:00:31", 2000.0))  # type: ignore[arg-type]
     assert engine.findings() == []
-    engine.on_device_new(_device("02:00:00:00:00:32", 1000.0 + 86400.0))  # type: ignore[arg-type]
+    engine.on_device_new(_device("00:1b:a9:00:00:32", 1000.0 + 86400.0))  # type: ignore[arg-type]
     (alert,) = _alerts(engine, "new-device")
-    assert alert.devices == ("02:00:00:00:00:32",)
+    assert alert.devices == ("00:1b:a9:00:00:32",)
     assert alert.attack_technique == "T1200"
+
+
+def test_randomised_mac_never_raises_new_device(make_engine: EngineFactory) -> None:
+    engine = make_engine(learning_period_s=86400.0)
+    engine.on_frame(tcp(1000.0, SCANNER, TARGET, 40000, 80, "S"))
+    # 0xda: locally administered bit set, as phones' per-network random MACs are.
+    engine.on_device_new(_device("da:a1:19:00:00:01", 1000.0 + 90000.0))  # type: ignore[arg-type]
+    assert _alerts(engine, "new-device") == []
 
 
 def test_sources_beyond_the_tracked_maximum_are_dropped_and_counted(

@@ -244,12 +244,12 @@ def snmp_communities(n: int, answered: bool) -> Callable[[], list[Event]]:
     return events
 
 
-def device_appears(after_s: float) -> Callable[[], list[Event]]:
+def device_appears(after_s: float, mac: str = "00:1b:a9:00:00:99") -> Callable[[], list[Event]]:
     return lambda: [
         tcp(1000.0, S, T, 40000, 80, "S"),
         DeviceRecord(
-            key="02:00:00:00:00:99",
-            mac="02:00:00:00:00:99",
+            key=mac,
+            mac=mac,
             first_seen=1000.0 + after_s,
             last_seen=1000.0 + after_s,
         ),
@@ -450,6 +450,12 @@ NEGATIVES = [
         snmp_communities(30, answered=True),
     ),
     Case("new device while learning", "new-device", False, device_appears(6 * DAY)),
+    Case(
+        "randomised MAC after learning",
+        "new-device",
+        False,
+        device_appears(8 * DAY, "da:a1:19:00:00:99"),
+    ),
     Case("vrrp virtual mac", "address-conflict", False, two_claims("00:00:5e:00:01:0a")),
     Case("hsrp virtual mac", "address-conflict", False, two_claims("00:00:0c:07:ac:01")),
     Case("hsrp v2 virtual mac", "address-conflict", False, two_claims("00:00:0c:9f:f0:02")),
