@@ -39,6 +39,7 @@ TICK_S = 0.05  # LED resolution of the main loop
 HEALTH_EVERY_S = 1.0
 STATUS_EVERY_S = 2.0
 EXPORT_EVERY_S = 5.0
+RULES_TICK_S = 10.0
 HEALTH_ITEM_EVERY_S = 300.0
 SNAPSHOT_EVERY_S = 86_400.0  # a full device snapshot every 24 h (wire contract)
 PROGRESS_WITHIN_S = 10.0
@@ -207,7 +208,7 @@ class Daemon:
     def pipeline_worker(self, stop: threading.Event, beat: Callable[[], None]) -> None:
         last_export = self._clock()
         last_health_item = -HEALTH_ITEM_EVERY_S
-        last_snapshot = self._clock()
+        last_snapshot = last_tick = self._clock()
         while not stop.is_set():
             beat()
             try:
@@ -217,6 +218,10 @@ class Daemon:
             if packet is not None:
                 self.pipeline.process(packet.data, packet.at, packet.linktype, packet.vlan)
             now = self._clock()
+            if self.pcap is None and now - last_tick >= RULES_TICK_S:
+                # A quiet link still ages findings: alerts close, recommendations go stale.
+                self.pipeline.tick(self._now())
+                last_tick = now
             finished = packet is None and self.capture_done.is_set() and self.queue.empty()
             if finished or now - last_export >= EXPORT_EVERY_S:
                 if finished:
