@@ -267,6 +267,8 @@ class Daemon:
         flat: dict[str, int] = {
             "queue_dropped": self.queue_dropped,
             "commands_unsupported": self.commands_unsupported,
+            # 1 once the mirror port transmitted: the sensor must never speak there.
+            "tx_on_capture": int(self.health_monitor.tx_on_capture),
         }
         for key, value in stats.items():
             if isinstance(value, int):
