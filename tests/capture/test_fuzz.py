@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 import struct
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,31 +138,39 @@ def discovery_templates() -> list[tuple[Any, Any]]:
     ]  # fmt: skip
 
 
-def fuzzed_frames(count: int, seed: int) -> Iterator[bytes]:
+def fuzzed_frames(count: int, seed: int) -> list[bytes]:
     """`count` malformed frames: fuzz() randomises every field scapy lets it (lengths,
     checksums, flags, options), then a bit flip or a cut on some of them."""
+    from scapy.config import conf
     from scapy.packet import fuzz
 
     random.seed(seed)  # scapy's volatile values draw from the random module
     rng = random.Random(seed)
     templates = discovery_templates()
-    made = 0
-    while made < count:
-        outer, inner = templates[made % len(templates)]
-        try:
-            if rng.random() < 0.85:  # fuzz the protocol layer; lengths and checksums stay right
-                raw = bytearray(bytes(outer / fuzz(inner.copy())))
-            else:  # fuzz every layer, headers included
-                raw = bytearray(bytes(fuzz((outer / inner).copy())))
-        except Exception:  # scapy cannot build some random combinations: draw again
-            continue
-        roll = rng.random()
-        if roll < 0.3 and raw:
-            raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
-        elif roll < 0.45 and raw:
-            del raw[rng.randrange(len(raw)) :]
-        made += 1
-        yield bytes(raw)
+    lldp = conf.contribs["LLDP"]
+    lldp.strict_mode_disable()  # let fuzz() break LLDP TLV lengths (scapy refuses to build them)
+    frames: list[bytes] = []
+    attempts = 0
+    try:
+        while len(frames) < count:
+            outer, inner = templates[attempts % len(templates)]
+            attempts += 1
+            try:
+                if rng.random() < 0.85:  # fuzz the protocol layer; lengths, checksums stay right
+                    raw = bytearray(bytes(outer / fuzz(inner.copy())))
+                else:  # fuzz every layer, headers included
+                    raw = bytearray(bytes(fuzz((outer / inner).copy())))
+            except Exception:  # scapy cannot build some random combinations: draw again
+                continue
+            roll = rng.random()
+            if roll < 0.3 and raw:
+                raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
+            elif roll < 0.45 and raw:
+                del raw[rng.randrange(len(raw)) :]
+            frames.append(bytes(raw))
+    finally:
+        lldp.strict_mode_enable()
+    return frames
 
 
 @pytest.mark.slow
