@@ -114,6 +114,7 @@ class UplinkPort:
                     password=password,
                     retry_min_s=up.retry_min_s,
                     retry_max_s=up.retry_max_s,
+                    keepalive_s=up.keepalive_s,
                 ),
                 on_command=self._on_command if ack_key is not None else None,
             )
@@ -199,8 +200,10 @@ class UplinkPort:
             "commands_rejected": self.commands_rejected,
         }
         connected = auth_failed = False
+        last_ack_at = None
         if self.forwarder is not None:
             status = self.forwarder.status()
+            last_ack_at = status.last_ack_at
             connected = status.link in (LinkState.CONNECTED, LinkState.DEGRADED)
             auth_failed = status.link is LinkState.AUTH_FAILED
             counters.update({f"uplink_{k}": v for k, v in status.counters.items()})
@@ -213,7 +216,7 @@ class UplinkPort:
             buffer_fraction=stats.fill_ratio,
             evicting=stats.evicted_batches > 0 and stats.fill_ratio > 0.8,
             evicted_batches=stats.evicted_batches,
-            last_ack_at=None,
+            last_ack_at=last_ack_at,
             storage_fault=self._storage_fault,
             counters=counters,
         )
