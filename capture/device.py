@@ -84,7 +84,9 @@ class DeviceRecord:
                     if v.value is not None
                 },
                 "evidence": {
-                    k: list(v.evidence) for k, v in self.classification.items() if v.value is not None
+                    k: list(v.evidence)
+                    for k, v in self.classification.items()
+                    if v.value is not None
                 },
             }
         )

@@ -203,7 +203,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
-def load_config(path: str | Path | None = None, *, overrides: dict[str, Any] | None = None) -> Config:
+def load_config(
+    path: str | Path | None = None, *, overrides: dict[str, Any] | None = None
+) -> Config:
     """Load default.toml, then `path` over it key by key, then `overrides` (tests).
 
     Raises:
