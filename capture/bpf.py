@@ -33,9 +33,11 @@ twin written with ip6[] offsets: it assumes the TCP header follows the fixed 40-
 header (no extension headers), which holds for nearly all TCP over IPv6.
 
 Documented gaps: bare-ACK sweeps (TCP ACK "ping" probes, nmap -sA) look like established
-traffic and are not admitted; HTTP headers that do not start a segment, TLS ClientHellos split
-before byte 6, and IPv6 TCP behind extension headers are missed; payload checks need the bytes
-they read, so a segment shorter than 4 payload bytes only matches the 1-byte checks.
+traffic and are not admitted. The filter has no state, so only the first segment of a
+ClientHello larger than one segment passes (post-quantum key shares push browsers' hellos
+past 1,500 bytes; the SNI may sit in the second segment); likewise HTTP headers continued in a
+second segment. IPv6 TCP behind extension headers is missed. Payload checks need the bytes they
+read, so a segment shorter than 4 payload bytes only matches the 1-byte checks.
 """
 
 from __future__ import annotations

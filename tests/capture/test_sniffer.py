@@ -292,3 +292,20 @@ def test_live_packet_without_vlan_flag_has_no_vlan() -> None:
     packet = source._packet(FRAMES[0], [(263, 8, aux)], ("veth0", 3, 0, 1, b""))
     assert packet.vlan is None
     assert packet.wire_len == 60
+
+
+def test_sniffer_module_never_transmits() -> None:
+    # DESIGN.md: the sensor emits zero packets on the monitored interface. The capture socket
+    # has no send path at all: no send/sendto/sendmsg/sendall/sendfile call in the module.
+    import ast
+
+    import capture.sniffer
+
+    tree = ast.parse(Path(capture.sniffer.__file__).read_text())
+    calls = {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    assert not calls & {"send", "sendto", "sendmsg", "sendall", "sendfile"}
+    assert "recvmsg" in calls  # the walk does see the socket calls
