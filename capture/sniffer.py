@@ -206,7 +206,7 @@ def _read_pcap(reader: _ByteReader, order: str, units: int) -> Iterator[RawPacke
         if len(header) != 16:
             raise CaptureFileError("truncated pcap record header", start)
         sec, frac, caplen, wire_len = unpack(header)
-        if caplen > max_caplen or frac >= units:
+        if caplen > max_caplen:  # (a fraction ≥ 1 s is tolerated, as libpcap does)
             raise CaptureFileError("corrupt pcap record header", start)
         data = reader.read(caplen)
         if data is None or len(data) != caplen:
