@@ -29,7 +29,7 @@ in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC
 stage "wheels: project + pinned dependencies for cp313 aarch64"
 WHEELS="$WORK/wheels"
 rm -rf "$WHEELS"; mkdir -p "$WHEELS" "$CACHE/pip"
-"$HOSTPY" -m pip wheel --quiet --no-deps --no-build-isolation -w "$WHEELS" "$REPO"
+"$HOSTPY" -m pip wheel --quiet --no-deps -w "$WHEELS" "$REPO"
 mapfile -t DEPS < <("$HOSTPY" -c 'import tomllib,sys; print("\n".join(tomllib.load(open(sys.argv[1],"rb"))["project"]["dependencies"]))' "$REPO/pyproject.toml")
 "$HOSTPY" -m pip download --quiet --cache-dir "$CACHE/pip" --dest "$WHEELS" --only-binary=:all: \
     --python-version 3.13 --implementation cp --abi cp313 --abi abi3 --abi none \
@@ -37,12 +37,19 @@ mapfile -t DEPS < <("$HOSTPY" -c 'import tomllib,sys; print("\n".join(tomllib.lo
     --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform any \
     --constraint "$HERE/constraints.txt" "${DEPS[@]}"
 LGPIO_WHEEL="$(ls "$CACHE"/lgpio-*-cp313-*aarch64*.whl 2>/dev/null | head -1 || true)"
-if [ -z "$LGPIO_WHEEL" ]; then
-    stage "lgpio: building the cp313 aarch64 wheel in an arm64 builder tree (cached)"
-    "$HERE/lgpio.sh"
-    LGPIO_WHEEL="$(ls "$CACHE"/lgpio-*-cp313-*aarch64*.whl | head -1)"
+APP_PACKAGES=(branchwatch lgpio)
+if [ -z "$LGPIO_WHEEL" ] && [ "${LGPIO_OPTIONAL:-0}" = 1 ]; then
+    # Development builds only: the image's status LEDs cannot work without lgpio.
+    echo "WARNING: no lgpio wheel in $CACHE: building WITHOUT lgpio (LGPIO_OPTIONAL=1)" >&2
+    APP_PACKAGES=(branchwatch)
+else
+    if [ -z "$LGPIO_WHEEL" ]; then
+        stage "lgpio: building the cp313 aarch64 wheel in an arm64 builder tree (cached)"
+        "$HERE/lgpio.sh"
+        LGPIO_WHEEL="$(ls "$CACHE"/lgpio-*-cp313-*aarch64*.whl | head -1)"
+    fi
+    cp "$LGPIO_WHEEL" "$WHEELS/"
 fi
-cp "$LGPIO_WHEEL" "$WHEELS/"
 (cd "$WHEELS" && sha256sum *.whl) > "$WORK/wheels.sha256"
 
 # ---------------------------------------------------------------- root tree
@@ -57,12 +64,14 @@ bind "$WHEELS" "$ROOT/tmp/wheels"
 stage "venv: $VENV (qemu-user)"
 in_root /usr/bin/python3 -m venv "$VENV"
 in_root "$VENV/bin/python" -m pip install --quiet --no-index --no-compile --no-cache-dir \
-    --find-links /tmp/wheels branchwatch lgpio
+    --find-links /tmp/wheels "${APP_PACKAGES[@]}"
 in_root "$VENV/bin/python" -m pip uninstall --quiet -y pip
 # Checked-hash .pyc: valid whatever the file times, identical for identical sources.
 in_root "$VENV/bin/python" -m compileall -q -f -j 0 --invalidation-mode checked-hash "$VENV/lib"
 in_root "$VENV/bin/branchwatch" --version
-in_root "$VENV/bin/python" -c 'import lgpio, gpiozero.pins.lgpio; print("lgpio", lgpio.LGPIO_PY_VERSION if hasattr(lgpio, "LGPIO_PY_VERSION") else "ok")'
+if [ "${#APP_PACKAGES[@]}" = 2 ]; then
+    in_root "$VENV/bin/python" -c 'import lgpio, gpiozero.pins.lgpio; print("lgpio imports")'
+fi
 
 stage "overlay, units, users, policy"
 cp -a --no-preserve=ownership "$HERE/overlay/." "$ROOT/"
