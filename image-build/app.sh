@@ -67,7 +67,7 @@ in_root "$VENV/bin/python" -m pip install --quiet --no-index --no-compile --no-c
     --find-links /tmp/wheels "${APP_PACKAGES[@]}"
 in_root "$VENV/bin/python" -m pip uninstall --quiet -y pip
 # Checked-hash .pyc: valid whatever the file times, identical for identical sources.
-in_root "$VENV/bin/python" -m compileall -q -f -j 0 --invalidation-mode checked-hash "$VENV/lib"
+in_root "$VENV/bin/python" -m compileall -q -f --invalidation-mode checked-hash "$VENV/lib"
 in_root "$VENV/bin/branchwatch" --version
 if [ "${#APP_PACKAGES[@]}" = 2 ]; then
     in_root "$VENV/bin/python" -c 'import lgpio, gpiozero.pins.lgpio; print("lgpio imports")'
