@@ -30,7 +30,7 @@ from collector.ca import CertificateAuthority, cert_pem
 from collector.commands import issue_command
 from collector.config import CollectorConfig, load_config
 from collector.cve import CpeMap, Matcher, import_records, read_records, rematch
-from collector.enrol import Enrolment, parse_public_key
+from collector.enrol import Enrolment, enrol_identity, parse_public_key
 from collector.errors import CollectorConfigError, CollectorError
 from collector.ingest import IngestConfig, Ingestor
 from collector.queries import format_json, format_table, run_query
@@ -212,9 +212,10 @@ def _ca_init(directory: Path, broker_name: str, collector_name: str) -> int:
 
 
 def _write_bundle(bundle: Path, ca_dir: Path, sensor_id: str, token: str) -> None:
-    """The site bundle's enrolment part: token, CA, and an enrolment identity (CN = sensor id)."""
+    """The site bundle's enrolment part: token, CA, and an enrolment identity
+    (CN = enrol.<sensor id>: it may only publish the enrolment request, see collector/enrol.py)."""
     ca = CertificateAuthority.load(ca_dir / "ca.key", ca_dir / "ca.pem")
-    key, cert = ca.issue(sensor_id, days=8)
+    key, cert = ca.issue(enrol_identity(sensor_id), days=8)
     bundle.mkdir(parents=True, exist_ok=True)
     (bundle / "token").write_text(token + "\n")
     (bundle / "token").chmod(0o600)

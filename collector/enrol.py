@@ -1,9 +1,9 @@
 """Enrolment of a headless sensor: token + Ed25519 key + CSR in, certificate out.
 
-Request, on `branchwatch/<site>/<sensor_id>/enrol` (what `branchwatch provision --token`
+Request, on `branchwatch/<site>/enrol.<sensor_id>/enrol` (what `branchwatch provision --token`
 writes to enrol.json): a JSON object `{"token", "public_key", "csr"}`, the public key as
 base64 (or hex) of the raw 32 bytes, the CSR in PEM. Reply, on
-`branchwatch/<site>/<sensor_id>/enrol/reply`: `{"status": "enrolled", "sensor_id", "key_id",
+`branchwatch/<site>/enrol.<sensor_id>/enrol/reply`: `{"status": "enrolled", "sensor_id", "key_id",
 "certificate", "ca"}` or `{"status": "refused", "reason"}`.
 
 The CSR is checked before the token is burned (a bad CSR leaves the token usable); the token
@@ -32,8 +32,22 @@ MAX_REQUEST_BYTES = 16 * 1024
 REPLY_SUFFIX = "/reply"
 
 
+ENROL_PREFIX = "enrol."
+
+
+def enrol_identity(sensor_id: str) -> str:
+    """The MQTT identity (certificate CN) of a sensor's enrolment bundle: `enrol.<id>`.
+
+    The broker ACL binds every topic to the CN (`branchwatch/+/%u/...`), so this identity can
+    only publish on `branchwatch/<site>/enrol.<id>/enrol` and read `.../enrol/reply`: topics
+    of a pseudo-sensor that has no key, never the sensor's own batches or commands.
+    """
+    return ENROL_PREFIX + sensor_id
+
+
 def reply_topic(site: str, sensor_id: str) -> str:
-    return topic(site, sensor_id, TopicKind.ENROL) + REPLY_SUFFIX
+    """Where the reply goes: under the enrolment identity, which is who asked."""
+    return topic(site, enrol_identity(sensor_id), TopicKind.ENROL) + REPLY_SUFFIX
 
 
 def parse_public_key(value: object) -> bytes:
@@ -66,6 +80,13 @@ class Enrolment:
             return None
         if kind is not TopicKind.ENROL:
             return None
+        if not sensor_id.startswith(ENROL_PREFIX):
+            # Only the enrolment identity publishes requests (a sensor's own certificate
+            # cannot, by the ACL); refuse anything else without burning a token.
+            self.refused += 1
+            log.warning("enrolment request on %s not from an enrolment identity", request_topic)
+            return None
+        sensor_id = sensor_id[len(ENROL_PREFIX) :]
         try:
             body = self._enrol(site, sensor_id, payload, now)
             self.enrolled += 1

@@ -46,7 +46,9 @@ def enrol(config: Config, identity: Identity, timeout_s: float = 30.0) -> str:
         host=config.uplink.broker_host,
         port=config.uplink.broker_port,
         site=identity.site,
-        sensor_id=identity.sensor_id,
+        # The bundle's enrolment identity is `enrol.<sensor id>`: the broker only lets it
+        # publish on that pseudo-sensor's enrolment topic (collector/enrol.py).
+        sensor_id=f"enrol.{identity.sensor_id}",
         tls=config.uplink.tls,
         ca_file=config.uplink.ca_file,
         cert_file=str(keys / "enrol.pem"),

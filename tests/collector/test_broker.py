@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.ca import CertificateAuthority, cert_pem, key_pem, make_csr
-from collector.enrol import Enrolment, reply_topic
+from collector.enrol import Enrolment, enrol_identity, reply_topic
 from collector.ingest import Ingestor
 from collector.registry import add_sensor
 from collector.store import Store, open_store
@@ -33,7 +33,7 @@ from collector.subscriber import BrokerConfig, Subscriber
 from tests.broker import Mosquitto, require_mosquitto
 from tests.collector.conftest import NOW, PG_DSN, drop_schema, make_store
 from tests.conftest import require
-from uplink.batch import Ack, AckStatus, TopicKind, decode_ack
+from uplink.batch import Ack, AckStatus, TopicKind, decode_ack, topic
 from uplink.testing import SensorSimulator
 
 pytestmark = pytest.mark.broker
@@ -257,14 +257,36 @@ def test_headless_enrolment_burns_the_token_signs_the_csr_and_the_sensor_then_de
         "csr": make_csr("pi-new", tls_key).decode(),
     }
     sub.start()
-    bootstrap = _client("pi-new-enrol", tls_broker.broker, tls_broker.identity(sim.sensor_id))
+    bootstrap = _client(
+        "pi-new-enrol", tls_broker.broker, tls_broker.identity(enrol_identity(sim.sensor_id))
+    )
     try:
         subscribed = threading.Event()
         bootstrap.on_subscribe = lambda *a: subscribed.set()
         bootstrap.on_message = on_reply
         bootstrap.subscribe(reply_topic(sim.site, sim.sensor_id), qos=1)
         assert subscribed.wait(WAIT_S)
-        enrol_topic = sim.topic(TopicKind.ENROL)
+        enrol_topic = topic(sim.site, enrol_identity(sim.sensor_id), TopicKind.ENROL)
+        # The enrolment identity cannot publish as the sensor (ACL), only its request.
+        outcomes: dict[int, Any] = {}
+        done = threading.Condition()
+
+        def on_publish(
+            client: mqtt.Client, userdata: object, mid: int, rc: Any, props: Any
+        ) -> None:
+            with done:
+                outcomes[mid] = rc
+                done.notify_all()
+
+        bootstrap.on_publish = on_publish
+        as_sensor = bootstrap.publish(sim.topic(), sim.next_batch(findings=1), qos=1)
+        on_sensor_enrol = bootstrap.publish(sim.topic(TopicKind.ENROL), b"{}", qos=1)
+        with done:
+            assert done.wait_for(
+                lambda: {as_sensor.mid, on_sensor_enrol.mid} <= set(outcomes), WAIT_S
+            )
+        assert outcomes[as_sensor.mid].value >= 0x80  # 0x87 Not authorized
+        assert outcomes[on_sensor_enrol.mid].value >= 0x80
         bootstrap.publish(enrol_topic, json.dumps(request).encode(), qos=1)
         with got:
             assert got.wait_for(lambda: len(replies) == 1, WAIT_S)

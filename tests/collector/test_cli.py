@@ -71,7 +71,8 @@ def test_ca_init_and_bundle_with_an_enrolment_identity_for_the_sensor(
         == 0
     )
     cert = x509.load_pem_x509_certificate((bundle / "enrol.pem").read_bytes())
-    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "pi-9"
+    # The enrolment identity is not the sensor: the ACL gives it the enrolment topic only.
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "enrol.pi-9"
     assert (bundle / "token").stat().st_mode & 0o077 == 0
     assert main([*db, "ca", "init", str(tmp_path / "ca")]) == 1  # never overwrites a CA
 
