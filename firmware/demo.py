@@ -17,7 +17,6 @@ Run from the repository (it reads tests/personas and tests/fixtures): python -m 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import subprocess
@@ -31,7 +30,6 @@ from firmware.provision import write_private
 
 REPO = Path(__file__).resolve().parent.parent
 SITE, SENSOR = "branch-demo", "bw-demo-01"
-SHIPPED_BROKER = REPO / "collector" / "mosquitto"
 
 QUERIES = {
     "Inventory (DeviceInfo)": """
@@ -91,24 +89,6 @@ def _collector(paths: DemoPaths, *args: str, check: bool = True) -> str:
     return out.stdout
 
 
-def _broker_config(paths: DemoPaths, port: int) -> str:
-    """The shipped broker configuration with the demo's port, files and no persistence."""
-    conf = (SHIPPED_BROKER / "mosquitto.conf").read_text()
-    conf = conf.replace("listener 8883", f"listener {port} 127.0.0.1")
-    conf = conf.replace(
-        "/etc/branchwatch-collector/mosquitto.acl", str(SHIPPED_BROKER / "mosquitto.acl")
-    )
-    conf = conf.replace("/etc/branchwatch-collector/", f"{paths.ca}/")
-    conf = conf.replace("persistence true", "persistence false")
-    conf = conf.replace("persistence_location /var/lib/mosquitto/\n", "")
-    if os.geteuid() == 0:
-        conf += "user root\n"  # mosquitto drops to its own user, which cannot read out/demo
-    return (
-        conf
-        + "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
-    )
-
-
 def _site_bundle(paths: DemoPaths, token: str, broker_port: int, bundle: Path) -> None:
     """Turn `sensors add --bundle` output into the sensor's enrolment files (what first boot
     does with site.toml on an appliance)."""
@@ -136,7 +116,7 @@ def _sensor_config(paths: DemoPaths) -> None:
 
 def run_demo(root: Path, *, quiet: bool = False) -> int:
     """The whole demo; returns branchwatch run's exit code (0 = everything acknowledged)."""
-    from tests.broker import MOSQUITTO, Mosquitto, free_port
+    from tests.broker import MOSQUITTO, Mosquitto, free_port, shipped_config
     from tests.personas.scenario import write_branch_capture
     from uplink.batch import Signer
 
@@ -158,7 +138,7 @@ def run_demo(root: Path, *, quiet: bool = False) -> int:
     (paths.ca / "ack.pub").write_bytes(ack.public_key_bytes)
     port = free_port()
     broker = Mosquitto(root, port)
-    broker.config.write_text(_broker_config(paths, port))
+    broker.config.write_text(shipped_config(paths.ca, port))
     broker.start()
     collector = None
     log = (root / "collector.log").open("w")

@@ -215,6 +215,28 @@ class Mosquitto:
         self.stop()
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "collector" / "mosquitto"
+
+
+def shipped_config(files: Path, port: int) -> str:
+    """The shipped broker configuration (collector/mosquitto) on 127.0.0.1:`port`, with its
+    certificates (ca.pem, broker.pem, broker.key) read from `files`, the shipped ACL, and no
+    persistence; as root it stays root to read test-owned files."""
+    conf = (SHIPPED / "mosquitto.conf").read_text()
+    conf = conf.replace("listener 8883", f"listener {port} 127.0.0.1")
+    conf = conf.replace("/etc/branchwatch-collector/mosquitto.acl", str(SHIPPED / "mosquitto.acl"))
+    conf = conf.replace("/etc/branchwatch-collector/", f"{files}/")
+    conf = conf.replace("persistence true", "persistence false")
+    conf = conf.replace("persistence_location /var/lib/mosquitto/\n", "")
+    if os.geteuid() == 0:
+        conf += "user root\n"
+    return (
+        conf
+        + "log_dest stderr\n"
+        + "".join(f"log_type {kind}\n" for kind in ("error", "warning", "notice", "information"))
+    )
+
+
 def require_mosquitto() -> None:
     from tests.conftest import require  # here: tests.conftest imports this module
 

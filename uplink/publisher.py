@@ -134,17 +134,7 @@ class MqttPublisher:
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=f"branchwatch-{s.sensor_id}",
-            protocol=mqtt.MQTTv5,
-        )
-        if s.tls:
-            client.tls_set(ca_certs=s.ca_file or None, certfile=s.cert_file or None,
-                           keyfile=s.key_file or None, cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
-        if s.username:
-            client.username_pw_set(s.username, s.password or None)
-        client.connect_timeout = s.connect_timeout_s
+        client = _new_client(s, f"branchwatch-{s.sensor_id}")
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
@@ -281,6 +271,20 @@ class MqttPublisher:
             self._on_command(bytes(message.payload))
 
 
+def _new_client(s: MqttSettings, client_id: str) -> mqtt.Client:
+    """A paho MQTT v5 client with the TLS identity and credentials of `s`."""
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+    )
+    if s.tls:
+        client.tls_set(ca_certs=s.ca_file or None, certfile=s.cert_file or None,
+                       keyfile=s.key_file or None, cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
+    if s.username:
+        client.username_pw_set(s.username, s.password or None)
+    client.connect_timeout = s.connect_timeout_s
+    return client
+
+
 class EnrolmentError(UplinkError, ConnectionError):
     """Enrolment did not complete: broker unreachable, no reply in time, or refused."""
 
@@ -302,16 +306,7 @@ def request_enrolment(settings: MqttSettings, request: bytes, timeout_s: float =
     reply: list[bytes] = []
     done = threading.Event()
     failure: list[str] = []
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"branchwatch-enrol-{settings.sensor_id}",
-        protocol=mqtt.MQTTv5,
-    )
-    if settings.tls:
-        client.tls_set(ca_certs=settings.ca_file or None, certfile=settings.cert_file or None,
-                       keyfile=settings.key_file or None, cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
-    if settings.username:
-        client.username_pw_set(settings.username, settings.password or None)
+    client = _new_client(settings, f"branchwatch-{settings.sensor_id}")
 
     def on_connect(c: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:

@@ -30,14 +30,13 @@ from collector.ingest import Ingestor
 from collector.registry import add_sensor
 from collector.store import Store, open_store
 from collector.subscriber import BrokerConfig, Subscriber
-from tests.broker import Mosquitto, require_mosquitto
+from tests.broker import Mosquitto, require_mosquitto, shipped_config
 from tests.collector.conftest import NOW, PG_DSN, drop_schema, make_store
 from tests.conftest import require
 from uplink.batch import Ack, AckStatus, TopicKind, decode_ack, topic
 from uplink.testing import SensorSimulator
 
 pytestmark = pytest.mark.broker
-SHIPPED = Path(__file__).resolve().parents[2] / "collector" / "mosquitto"
 WAIT_S = 30.0
 
 
@@ -100,16 +99,7 @@ class TlsBroker:
         (directory / "broker.key").write_bytes(key)
         (directory / "broker.pem").write_bytes(cert)
         self.broker = Mosquitto(directory)
-        conf = (SHIPPED / "mosquitto.conf").read_text()
-        conf = conf.replace("listener 8883", f"listener {self.broker.port} 127.0.0.1")
-        conf = conf.replace(
-            "/etc/branchwatch-collector/mosquitto.acl", str(SHIPPED / "mosquitto.acl")
-        )
-        conf = conf.replace("/etc/branchwatch-collector/", f"{directory}/")
-        conf = conf.replace("persistence true", "persistence false")
-        conf = conf.replace("persistence_location /var/lib/mosquitto/\n", "")
-        conf += "user root\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
-        self.broker.config.write_text(conf)
+        self.broker.config.write_text(shipped_config(directory, self.broker.port))
 
     def identity(self, common_name: str) -> tuple[Path, Path, Path]:
         """A client identity enrolled the way a sensor is: own key, CSR, CA-signed cert."""
