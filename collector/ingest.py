@@ -472,24 +472,32 @@ def _upsert_network(
         )
 
 
+# Encoders built once: json.dumps(..., sort_keys=True, default=dict) builds a new encoder per
+# call; these produce the same text (default separators, ASCII escapes).
+_evidence_json = json.JSONEncoder(sort_keys=True, default=dict).encode
+_plain_json = json.JSONEncoder().encode
+
+
 def _upsert_findings(tx: Tx, sensor_id: str, site: str, items: Sequence[FindingItem]) -> None:
     alerts, recommendations = [], []
+    prefix = f"{sensor_id}/"  # _device_id(sensor_id, ...) and the row ids
     for item in items:
         f = item.finding
-        devices = [_device_id(sensor_id, d) for d in f.devices]
+        devices = [prefix + d for d in f.devices]
         # Top-level evidence is a read-only mapping; what it holds came from JSON (plain).
-        evidence = json.dumps(dict(f.evidence), sort_keys=True, default=dict)
+        evidence = _evidence_json(dict(f.evidence))
         first_device = devices[0] if devices else None
-        row_id = f"{sensor_id}/{f.dedup_key}"
-        common = (f.rule_id, f.title, str(f.severity), str(f.status))
-        times = (f.first_seen, f.last_seen, f.count, evidence)
-        if str(f.kind) == "alert":
+        if f.kind == "alert":
             alerts.append(
-                (row_id, sensor_id, site, *common, f.attack_technique, first_device,
-                 json.dumps(devices), *times)
+                (prefix + f.dedup_key, sensor_id, site, f.rule_id, f.title, str(f.severity),
+                 str(f.status), f.attack_technique, first_device, _plain_json(devices),
+                 f.first_seen, f.last_seen, f.count, evidence)
             )  # fmt: skip
         else:
-            recommendations.append((row_id, sensor_id, site, first_device, *common, *times))
+            recommendations.append(
+                (prefix + f.dedup_key, sensor_id, site, first_device, f.rule_id, f.title,
+                 str(f.severity), str(f.status), f.first_seen, f.last_seen, f.count, evidence)
+            )  # fmt: skip
     if alerts:
         tx.executemany(
             'INSERT INTO "Alerts" ("AlertId", "SensorId", "Site", "RuleId", "Title", "Severity", '

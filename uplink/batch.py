@@ -46,6 +46,7 @@ from uplink.items import (
     ItemType,
     KeyRotation,
     check_keys,
+    decoded_item,
     encode_items,
     frozen_mapping,
     get_typed,
@@ -346,7 +347,7 @@ def decode_items(envelope: Envelope) -> tuple[Item, ...]:
         raise SchemaError(f"payload is not JSON: {exc}") from None
     if not isinstance(objs, list) or len(objs) != envelope.item_count:
         raise SchemaError("payload is not an array of item_count items")
-    return tuple(item_from_json(o) for o in objs)
+    return tuple(map(decoded_item, objs))
 
 
 KeyLookup = Callable[[str, str], Ed25519PublicKey | bytes | None]

@@ -149,6 +149,92 @@ def plain_json(value: Any) -> Any:
 
 def item_from_json(obj: Any) -> Item:
     """Parse one wire item; raises SchemaError naming the first problem."""
+    if type(obj) is dict and type(obj.get("type")) is str and obj["type"] in _FINDING_KINDS:
+        finding = _finding_fast(obj, owned=False)
+        if finding is not None:
+            return FindingItem(finding)
+    return _item_from_json(obj)
+
+
+def decoded_item(obj: Any) -> Item:
+    """item_from_json() for an object fresh from json.loads that nothing else holds: its
+    evidence dict is wrapped read-only as it is, not copied (decode_items' hot path)."""
+    if type(obj) is dict and type(obj.get("type")) is str and obj["type"] in _FINDING_KINDS:
+        finding = _finding_fast(obj, owned=True)
+        if finding is not None:
+            return FindingItem(finding)
+    return _item_from_json(obj)
+
+
+# The fast path accepts a subset of what _finding_from_json accepts (JSON's exact types, the
+# exact key set, known enum values) and builds the same Finding; anything else goes the
+# generic way, which names the problem. Enum lookups by value, as Enum.__call__ does first.
+_FINDING_KEYS = frozenset(
+    {
+        "type",
+        "dedup_key",
+        "kind",
+        "rule_id",
+        "title",
+        "severity",
+        "devices",
+        "first_seen",
+        "last_seen",
+        "count",
+        "attack_technique",
+        "status",
+        "evidence",
+    }
+)
+_FINDING_KINDS: dict[Any, FindingKind] = {str(k): k for k in FindingKind}
+_SEVERITIES: dict[Any, Severity] = {str(s): s for s in Severity}
+_STATUSES: dict[Any, Status] = {str(s): s for s in Status}
+_NUMBER_TYPES = (float, int)
+
+
+def _finding_fast(obj: dict[str, Any], *, owned: bool) -> Finding | None:
+    if obj.keys() != _FINDING_KEYS:
+        return None
+    kind, severity, status = obj["kind"], obj["severity"], obj["status"]
+    rule_id, title, technique = obj["rule_id"], obj["title"], obj["attack_technique"]
+    devices, evidence, dedup_key = obj["devices"], obj["evidence"], obj["dedup_key"]
+    first_seen, last_seen, count = obj["first_seen"], obj["last_seen"], obj["count"]
+    if not (
+        type(kind) is str
+        and kind == obj["type"]
+        and type(severity) is str
+        and type(status) is str
+        and type(rule_id) is str
+        and type(title) is str
+        and type(technique) is str
+        and type(dedup_key) is str
+        and type(count) is int
+        and type(first_seen) in _NUMBER_TYPES
+        and type(last_seen) in _NUMBER_TYPES
+        and type(evidence) is dict
+        and type(devices) is list
+        and all(type(d) is str for d in devices)
+        and severity in _SEVERITIES
+        and status in _STATUSES
+    ):
+        return None
+    return Finding(
+        _FINDING_KINDS[kind],
+        rule_id,
+        title,
+        _SEVERITIES[severity],
+        tuple(devices),
+        float(first_seen),
+        float(last_seen),
+        count,
+        technique,
+        _STATUSES[status],
+        MappingProxyType(evidence) if owned else evidence,
+        dedup_key,
+    )
+
+
+def _item_from_json(obj: Any) -> Item:
     if not isinstance(obj, dict):
         raise SchemaError("item is not an object")
     kind = obj.get("type")
