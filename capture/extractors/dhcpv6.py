@@ -1,8 +1,9 @@
 """DHCPv6 extractor (RFC 8415, RFC 4704): Frame (UDP 546/547) → Observation.
 
 A client message carries its DUID (RFC 8415 §11: link-layer based DUIDs embed a MAC,
-enterprise DUIDs name the vendor), the options it requests, its vendor class (option 16)
-and FQDN (option 39). Advertise and Reply come from the server, identified by its own
+enterprise DUIDs name the vendor), the options it requests, its vendor class (option 16),
+its vendor-specific information (option 17: an enterprise number and the vendor's own
+sub-options, e.g. Arista EOS zero-touch provisioning) and FQDN (option 39). Advertise and Reply come from the server, identified by its own
 DUID (option 2). Relay messages are not unwrapped: a relay's view adds nothing a sensor
 on the client's segment does not already see.
 """
@@ -51,6 +52,8 @@ OPT_CLIENTID, OPT_SERVERID, OPT_ORO, OPT_USER_CLASS, OPT_VENDOR_CLASS, OPT_FQDN 
     16,
     39,
 )
+OPT_VENDOR_OPTS = 17  # RFC 8415 §21.17
+MAX_VENDOR_SUBOPTIONS = 8
 MAX_OPTIONS = 64
 MAX_DUID_BYTES = 130  # RFC 8415 §11.1: at most 128 octets plus the type
 
@@ -111,6 +114,31 @@ def _opaque_list(value: bytes, start: int, ctx: ExtractContext) -> str:
     return clean_text(b",".join(parts), ctx.text_max_bytes)
 
 
+def _vendor_opts_facts(value: bytes, ctx: ExtractContext, facts: dict[str, FactValue]) -> None:
+    """RFC 8415 §21.17: enterprise number, then sub-options (2-byte code, 2-byte length).
+
+    The enterprise number names the vendor whose sub-options these are; it becomes
+    `enterprise` unless a vendor class (option 16) already named one. Sub-option data is kept
+    as text in `vendor_opts` ("code=data" joined by ',').
+    """
+    if len(value) < 4:
+        raise DecodeError("dhcpv6_vendor_opts_truncated")
+    enterprise = struct.unpack_from("!I", value, 0)[0]
+    facts["vendor_opts_enterprise"] = enterprise
+    if "vendor_class" not in facts:
+        facts["enterprise"] = enterprise
+    parts: list[bytes] = []
+    pos = 4
+    while pos + 4 <= len(value) and len(parts) < MAX_VENDOR_SUBOPTIONS:
+        code, length = struct.unpack_from("!HH", value, pos)
+        if pos + 4 + length > len(value):
+            raise DecodeError("dhcpv6_vendor_opts_truncated")
+        parts.append(b"%d=" % code + value[pos + 4 : pos + 4 + length])
+        pos += 4 + length
+    if parts:
+        facts["vendor_opts"] = clean_text(b",".join(parts), ctx.text_max_bytes)
+
+
 def _client_facts(
     options: dict[int, bytes], ctx: ExtractContext, facts: dict[str, FactValue]
 ) -> None:
@@ -127,6 +155,8 @@ def _client_facts(
             raise DecodeError("dhcpv6_vendor_class_truncated")
         facts["enterprise"] = struct.unpack_from("!I", value, 0)[0]
         facts["vendor_class"] = _opaque_list(value, 4, ctx)
+    if OPT_VENDOR_OPTS in options:
+        _vendor_opts_facts(options[OPT_VENDOR_OPTS], ctx, facts)
     if OPT_USER_CLASS in options:
         facts["user_class"] = _opaque_list(options[OPT_USER_CLASS], 0, ctx)
     if OPT_FQDN in options:

@@ -8,10 +8,12 @@ import pytest
 from scapy.layers.dhcp6 import (
     DUID_EN,
     VENDOR_CLASS_DATA,
+    VENDOR_SPECIFIC_OPTION,
     DHCP6_Solicit,
     DHCP6OptClientFQDN,
     DHCP6OptClientId,
     DHCP6OptVendorClass,
+    DHCP6OptVendorSpecificInfo,
 )
 
 from capture.errors import DecodeError
@@ -67,6 +69,28 @@ def test_dhcpv6_enterprise_duid_built_with_scapy() -> None:
     assert obs.fact("vendor_class") == "NETGEAR R7000" and obs.fact("fqdn") == "router.lan"
 
 
+def test_dhcpv6_vendor_specific_option_names_the_enterprise(corpus: Path) -> None:
+    obs = _observations(corpus / "tcpdump/dhcpv4v6-rfc5970-rfc8572.pcap")
+    # tshark: option 17, Enterprise ID 30065 (Arista Networks), sub-option 1 data "Arista"
+    arista = [o for o in obs if o.fact("vendor_opts_enterprise") == 30065]
+    assert arista and all(o.role is Role.CLIENT for o in arista)
+    assert {o.fact("vendor_opts") for o in arista} >= {"1=Arista"}
+    assert all(o.fact("enterprise") == 30065 for o in arista if o.fact("vendor_class") is None)
+
+
+def test_dhcpv6_vendor_class_keeps_its_enterprise_over_vendor_opts() -> None:
+    pkt = (
+        DHCP6_Solicit(trid=1)
+        / DHCP6OptVendorClass(enterprisenum=311, vcdata=[VENDOR_CLASS_DATA(data=b"MSFT 5.0")])
+        / DHCP6OptVendorSpecificInfo(
+            enterprisenum=30065, vso=[VENDOR_SPECIFIC_OPTION(optcode=1, optdata=b"Arista")]
+        )
+    )
+    (obs,) = dhcpv6.extract(udp_frame(bytes(pkt), 546, 547, src="fe80::1", dst="ff02::1:2"), CTX)
+    assert obs.fact("enterprise") == 311 and obs.fact("vendor_opts_enterprise") == 30065
+    assert obs.fact("vendor_opts") == "1=Arista"
+
+
 @pytest.mark.parametrize(
     "hex_data",
     [
@@ -75,6 +99,8 @@ def test_dhcpv6_enterprise_duid_built_with_scapy() -> None:
         "010000010001000e000100",  # client-id option claims 14 bytes, 3 present
         "0100000100010001" + "00",  # client-id DUID of 1 byte (needs a 2-byte type)
         "01000001001000020000",  # vendor class of 2 bytes (needs a 4-byte enterprise number)
+        "0100000100110003000075",  # vendor opts of 3 bytes (needs a 4-byte enterprise number)
+        "01000001001100090000757100010009aa",  # vendor sub-option claims 9 bytes, 1 present
     ],
 )
 def test_dhcpv6_rejects_malformed_messages(hex_data: str) -> None:
