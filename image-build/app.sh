@@ -25,6 +25,15 @@ trap cleanup EXIT
 bind() { mount --bind "$1" "$2"; mounted+=("$2"); }
 in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 HOME=/root "$@"; }
 
+# ---------------------------------------------------------------- root tree
+stage "root tree: copy of the base"
+rm -rf "$ROOT" "$WORK/boot"
+cp -a "$BASE" "$ROOT"
+bind /proc "$ROOT/proc"
+bind /dev "$ROOT/dev"
+
+stage "venv: $VENV (qemu-user)"
+in_root /usr/bin/python3 -m venv "$VENV"
 # ---------------------------------------------------------------- wheels
 stage "wheels: project + pinned dependencies for cp313 aarch64"
 WHEELS="$WORK/wheels"
@@ -36,6 +45,9 @@ mapfile -t DEPS < <("$HOSTPY" -c 'import tomllib,sys; print("\n".join(tomllib.lo
     --platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 \
     --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform any \
     --constraint "$HERE/constraints.txt" "${DEPS[@]}"
+# Another build's lgpio.sh may be filling the cache right now: let it finish (two would share the
+# builder tree).
+while pgrep -f "lgpio\.sh" >/dev/null; do sleep 10; done
 LGPIO_WHEEL="$(ls "$CACHE"/lgpio-*-cp313-*aarch64*.whl 2>/dev/null | head -1 || true)"
 APP_PACKAGES=(branchwatch lgpio)
 if [ -z "$LGPIO_WHEEL" ] && [ "${LGPIO_OPTIONAL:-0}" = 1 ]; then
@@ -52,17 +64,9 @@ else
 fi
 (cd "$WHEELS" && sha256sum *.whl) > "$WORK/wheels.sha256"
 
-# ---------------------------------------------------------------- root tree
-stage "root tree: copy of the base"
-rm -rf "$ROOT" "$WORK/boot"
-cp -a "$BASE" "$ROOT"
-bind /proc "$ROOT/proc"
-bind /dev "$ROOT/dev"
 mkdir -p "$ROOT/tmp/wheels"
 bind "$WHEELS" "$ROOT/tmp/wheels"
 
-stage "venv: $VENV (qemu-user)"
-in_root /usr/bin/python3 -m venv "$VENV"
 in_root "$VENV/bin/python" -m pip install --quiet --no-index --no-compile --no-cache-dir \
     --find-links /tmp/wheels "${APP_PACKAGES[@]}"
 in_root "$VENV/bin/python" -m pip uninstall --quiet -y pip

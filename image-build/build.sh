@@ -66,7 +66,7 @@ BASE_KEY="$( { echo "$SUITE $MIRROR ${MMOPTS[*]}"; cat "$HERE/packages.txt" "$HE
     "$HERE/overlay/etc/default/raspi-firmware" "$HERE/overlay/etc/default/raspi-firmware-custom"; } \
     | sha256sum | cut -c1-16)"
 BASE="$CACHE/base-$BASE_KEY"   # a directory: the app stage copies it
-if [ -f "$BASE" ]; then
+if [ -d "$BASE" ]; then
     stage "base tree cached: $BASE"
 else
     stage "base tree: mmdebstrap $SUITE arm64 (cold: tens of minutes under qemu)"
