@@ -190,6 +190,7 @@ _FINDING_KINDS: dict[Any, FindingKind] = {str(k): k for k in FindingKind}
 _SEVERITIES: dict[Any, Severity] = {str(s): s for s in Severity}
 _STATUSES: dict[Any, Status] = {str(s): s for s in Status}
 _NUMBER_TYPES = (float, int)
+_ONLY_STR = frozenset({str})
 
 
 def _finding_fast(obj: dict[str, Any], *, owned: bool) -> Finding | None:
@@ -213,7 +214,7 @@ def _finding_fast(obj: dict[str, Any], *, owned: bool) -> Finding | None:
         and type(last_seen) in _NUMBER_TYPES
         and type(evidence) is dict
         and type(devices) is list
-        and all(type(d) is str for d in devices)
+        and _ONLY_STR.issuperset(map(type, devices))
         and severity in _SEVERITIES
         and status in _STATUSES
     ):
