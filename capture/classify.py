@@ -59,6 +59,8 @@ EVIDENCE_ROLES: Mapping[str, frozenset[Role]] = {
     "telnet": frozenset({Role.SERVER}),
     "rfb": frozenset({Role.SERVER}),
     "ipp": frozenset({Role.SERVER}),
+    "pjl": frozenset({Role.SERVER}),
+    "sccp": frozenset({Role.CLIENT}),
     "slp": frozenset({Role.ANNOUNCER, Role.SERVER}),
 }
 _DHCP_SERVER_MSGS = frozenset({"offer", "ack", "nak"})

@@ -23,6 +23,7 @@ from capture.extractors import (
     mdns,
     nbns,
     ntp,
+    pjl,
     rfb,
     sccp,
     sip,
@@ -58,6 +59,7 @@ EXTRACTORS: tuple[ModuleType, ...] = (
     telnet,
     rfb,
     ipp,
+    pjl,
     tcp_syn,
 )
 
