@@ -33,6 +33,7 @@ from capture.extractors import (
     tcp_syn,
     telnet,
     tls,
+    tplink_shp,
     wsd,
 )
 
@@ -53,6 +54,7 @@ EXTRACTORS: tuple[ModuleType, ...] = (
     icmpv6_nd,
     slp,
     sccp,
+    tplink_shp,
     http,
     sip,
     tls,
