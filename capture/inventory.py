@@ -35,6 +35,7 @@ _NAME_FACTS: dict[tuple[str, str], frozenset[Role]] = {
     ("dhcp", "fqdn"): frozenset({Role.CLIENT}),
     ("dhcpv6", "fqdn"): frozenset({Role.CLIENT}),
     ("nbns", "name"): frozenset({Role.ANNOUNCER, Role.SERVER}),
+    ("browser", "name"): frozenset({Role.ANNOUNCER}),
     ("llmnr", "name"): frozenset({Role.ANNOUNCER, Role.SERVER}),
     ("mdns", "hostnames"): frozenset({Role.ANNOUNCER, Role.SERVER}),
     ("lldp", "system_name"): frozenset({Role.ANNOUNCER}),

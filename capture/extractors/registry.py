@@ -11,6 +11,7 @@ from types import ModuleType
 
 from capture.extractors import (
     arp,
+    browser,
     cdp,
     dhcp,
     dhcpv6,
@@ -45,6 +46,7 @@ EXTRACTORS: tuple[ModuleType, ...] = (
     dns,
     ssdp,
     nbns,
+    browser,
     llmnr,
     wsd,
     lldp,
