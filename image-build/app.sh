@@ -33,12 +33,17 @@ bind /proc "$ROOT/proc"
 bind /dev "$ROOT/dev"
 
 stage "venv: $VENV (qemu-user)"
-in_root /usr/bin/python3 -m venv "$VENV"
+# Without ensurepip (minutes under qemu): pip runs from Debian's own pip wheel below.
+in_root /usr/bin/python3 -m venv --without-pip "$VENV"
 # ---------------------------------------------------------------- wheels
 stage "wheels: project + pinned dependencies for cp313 aarch64"
 WHEELS="$WORK/wheels"
 rm -rf "$WHEELS"; mkdir -p "$WHEELS" "$CACHE/pip"
-"$HOSTPY" -m pip wheel --quiet --no-deps -w "$WHEELS" "$REPO"
+# The wheel is built from the committed tree (git archive): reproducible, and setuptools never
+# walks the work tree (which holds the image's root with /proc bound into it).
+rm -rf "$WORK/src"; mkdir -p "$WORK/src"
+git -C "$REPO" archive --format=tar HEAD | tar -x -C "$WORK/src"
+"$HOSTPY" -m pip wheel --quiet --no-deps -w "$WHEELS" "$WORK/src"
 mapfile -t DEPS < <("$HOSTPY" -c 'import tomllib,sys; print("\n".join(tomllib.load(open(sys.argv[1],"rb"))["project"]["dependencies"]))' "$REPO/pyproject.toml")
 "$HOSTPY" -m pip download --quiet --cache-dir "$CACHE/pip" --dest "$WHEELS" --only-binary=:all: \
     --python-version 3.13 --implementation cp --abi cp313 --abi abi3 --abi none \
@@ -67,9 +72,9 @@ fi
 mkdir -p "$ROOT/tmp/wheels"
 bind "$WHEELS" "$ROOT/tmp/wheels"
 
-in_root "$VENV/bin/python" -m pip install --quiet --no-index --no-compile --no-cache-dir \
+PIP_WHEEL="$(cd "$ROOT" && ls usr/share/python-wheels/pip-*.whl | head -1)"
+in_root "$VENV/bin/python" "/$PIP_WHEEL/pip" install --quiet --no-index --no-compile --no-cache-dir \
     --find-links /tmp/wheels "${APP_PACKAGES[@]}"
-in_root "$VENV/bin/python" -m pip uninstall --quiet -y pip
 # Checked-hash .pyc: valid whatever the file times, identical for identical sources.
 in_root "$VENV/bin/python" -m compileall -q -f --invalidation-mode checked-hash "$VENV/lib"
 in_root "$VENV/bin/branchwatch" --version
