@@ -6,7 +6,10 @@
    from the first publish to the last ack, and its ratio to the verify-only rate. Measured
    twice, into fresh databases: with the publisher and ack watcher in this process (sharing
    the collector's GIL, as first measured) and in a separate process (`_separate`), where
-   only the CPU, not the interpreter, is shared with the load generator;
+   only the CPU, not the interpreter, is shared with the load generator; and directly
+   (`direct_`): Ingestor.handle_many on groups of 200 (the subscriber's batch_max) with no
+   broker, in wall-clock and in CPU seconds of this process (the collector code's own cost,
+   less sensitive to what else the machine runs);
 3. latency: batches published at 80 % of that rate; p50/p99 publish→ack;
 4. CVE matching: 1,000 devices against the real NVD fixtures plus generated records in the
    same NVD 2.0 structure (≥ 50,000 in all); the indexed matcher against a naive scan (every
@@ -32,7 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 import tests.conftest  # noqa: F401 - first: tests.broker and tests.conftest import each other
 from collector.cpe import evaluate, parse_configurations
 from collector.cve import CpeMap, CveRecord, import_records, parse_record, read_records, rematch
-from collector.ingest import Ingestor
+from collector.ingest import Ingestor, Received
 from collector.registry import add_sensor
 from collector.store import open_store
 from collector.subscriber import BrokerConfig, Subscriber
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         (s, s.next_batch(findings=args.collector_findings)) for _ in range(per_sensor) for s in sims
     ]
     out.update(_verify_only(sims, batches, args.collector_findings))
+    out.update(_ingest_direct(sims, batches, args.collector_findings))
     with tempfile.TemporaryDirectory() as tmp, Mosquitto(Path(tmp)) as broker:
         ingest = _ingest(Path(tmp), broker, sims, batches, args.collector_findings)
         out.update(ingest)
@@ -97,6 +101,31 @@ def _verify_only(
         verify_batch(raw, sim.public_key_bytes, expected_sensor=sim.sensor_id)
     elapsed = time.perf_counter() - start
     return {"verify_findings_per_s": round(len(batches) * findings / elapsed)}
+
+
+def _ingest_direct(
+    sims: list[SensorSimulator],
+    batches: list[tuple[SensorSimulator, bytes]],
+    findings: int,
+    group: int = 200,
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(str(Path(tmp) / "direct.db"))
+        for sim in sims:
+            add_sensor(store, sim.site, sim.sensor_id, now=NOW, public_key=sim.public_key_bytes)
+        ingestor = Ingestor(store)
+        received = [Received(sim.topic(), raw, NOW + 60.0) for sim, raw in batches]
+        wall, cpu = time.perf_counter(), time.process_time()
+        for i in range(0, len(received), group):
+            ingestor.handle_many(received[i : i + group])
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        store.close()
+    done = ingestor.counters.findings
+    return {
+        "direct_accepted": ingestor.counters.accepted,
+        "direct_findings_per_s": round(done / wall),
+        "direct_findings_per_cpu_s": round(done / cpu),
+    }
 
 
 class _Acks:
