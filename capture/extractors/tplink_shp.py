@@ -69,7 +69,7 @@ def _message(frame: Frame) -> Any:
         raise DecodeError("tplink_shp_length")
     try:
         return json.loads(decrypt(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting: not Kasa
         raise DecodeError("tplink_shp_json") from exc
 
 

@@ -77,6 +77,7 @@ def test_other_answers_are_server_side_without_identity() -> None:
     [
         (b"\x00\x01\x02", False),  # not JSON once decrypted
         (_encrypt(b"[1, 2]"), False),  # JSON but not an object
+        (_encrypt(b"[" * 5000), False),  # nesting deeper than the JSON parser recurses
         (struct.pack("!I", 500) + _encrypt(b"{}"), True),  # length beyond the segment
     ],
 )
