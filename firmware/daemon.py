@@ -222,7 +222,12 @@ class Daemon:
                 # A quiet link still ages findings: alerts close, recommendations go stale.
                 self.pipeline.tick(self._now())
                 last_tick = now
-            finished = packet is None and self.capture_done.is_set() and self.queue.empty()
+            finished = (
+                packet is None
+                and self.capture_done.is_set()
+                and self.queue.empty()
+                and not self.pipeline_done.is_set()
+            )
             if finished or now - last_export >= EXPORT_EVERY_S:
                 if finished:
                     self.pipeline.finish()
@@ -245,7 +250,7 @@ class Daemon:
                     [self.exporter.health_item(self._now(), str(self.state), self.counters())]
                 )
                 last_health_item = now
-            if finished and not self.pipeline_done.is_set():
+            if finished:
                 self.uplink.flush()
                 self.pipeline_done.set()
 
