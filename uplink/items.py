@@ -275,24 +275,7 @@ def _item_from_json(obj: Any) -> Item:
 
 
 def _finding_from_json(obj: dict[str, Any]) -> Finding:
-    check_keys(
-        obj,
-        {
-            "type",
-            "dedup_key",
-            "kind",
-            "rule_id",
-            "title",
-            "severity",
-            "devices",
-            "first_seen",
-            "last_seen",
-            "count",
-            "attack_technique",
-            "status",
-            "evidence",
-        },
-    )
+    check_keys(obj, set(_FINDING_KEYS))
     if obj["type"] != obj["kind"]:
         raise SchemaError("finding type and kind differ")
     devices = get_typed(obj, "devices", list)
