@@ -10,6 +10,8 @@ libpcap_pkg() {
 }
 
 missing=""
+# Debian splits venv (and its ensurepip) out of python3.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$missing python3-venv"
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
 ldconfig -p 2>/dev/null | grep -q 'libpcap\.so' || missing="$missing LIBPCAP"
 command -v tcpreplay >/dev/null 2>&1 || missing="$missing tcpreplay"
