@@ -47,6 +47,7 @@ FACTS = {
     "CVE-2021-36260": (9.8, "CRITICAL", True),
     "CVE-2022-24291": (7.5, "HIGH", False),
     "CVE-2023-23560": (9.8, "CRITICAL", False),
+    "CVE-2023-4462": (5.9, "MEDIUM", False),
 }
 
 
@@ -108,6 +109,11 @@ CASES = [
     ("CVE-2020-5739", "Grandstream Networks, Inc.", "GXP1610", "1.0.4.128", True),
     ("CVE-2020-5739", "Grandstream", "GXP1625", "1.0.4.153", False),  # past the bound
     ("CVE-2020-5739", "Grandstream", "GXP2170", "1.0.4.152", False),  # not a GXP1600
+    # CVE-2023-4462: NVD vendor "poly", every firmware ("-") of Trio 8800/C60 and CCX 400/600.
+    # The description also names the Trio 8500; NVD's configurations do not.
+    ("CVE-2023-4462", "Poly", "Trio_8800", "5.9.1.10419", True),
+    ("CVE-2023-4462", "Poly", "Trio_8500", "5.9.1.10419", False),
+    ("CVE-2023-4462", "Poly", "VVX_410", "5.9.0", False),
     # CVE-2022-24291: LaserJet Pro M404-M405 product numbers, versionEndExcluding 002_2208a.
     ("CVE-2022-24291", "HP", "LaserJet Pro M404dn", "002_2149A", True),  # usb_MDL
     ("CVE-2022-24291", "HP", "HP LaserJet Pro M404dn", "002_2149A", True),  # Bonjour ty
@@ -148,7 +154,7 @@ def test_vendor_names_map_to_nvd_vendors_of_the_records() -> None:
     assert CPE_MAP.nvd_vendor("Dahua") == "dahuasecurity"  # not "dahua": CVE-2021-33044
     assert CPE_MAP.nvd_vendor("Poly") == "polycom"
     assert {v for r in RECORDS.values() for v, _ in r.products()} == {
-        "hikvision", "axis", "cisco", "grandstream", "dahuasecurity", "hp", "lexmark",
+        "hikvision", "axis", "cisco", "grandstream", "dahuasecurity", "hp", "lexmark", "poly",
     }  # fmt: skip
 
 
@@ -184,6 +190,7 @@ FLEET: list[tuple[str, str, str, str, tuple[str, str, float, int] | None]] = [
      ("CVE-2021-33044", "CRITICAL", 9.8, 1)),
     ("00:00:5e:00:53:08", "HP", "HP LaserJet Pro M404dn", "002_2208A", None),
     ("00:00:5e:00:53:09", "Cisco", "CP-7960", "8.6(2)", None),
+    ("00:00:5e:00:53:0a", "Poly", "Trio_8800", "5.9.1.10419", ("CVE-2023-4462", "MEDIUM", 5.9, 0)),
 ]  # fmt: skip
 
 
