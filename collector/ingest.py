@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from collector.registry import add_key_in, registry_of, sensor_keys
 from collector.sequence import ROLLBACK, alarm, apply_gap_item, check_sequence
 from collector.store import Store, Tx
@@ -512,10 +514,14 @@ def _upsert_network(
         )
 
 
-# Encoders built once: json.dumps(..., sort_keys=True, default=dict) builds a new encoder per
-# call; these produce the same text (default separators, ASCII escapes).
-_evidence_json = json.JSONEncoder(sort_keys=True, default=dict).encode
-_plain_json = json.JSONEncoder().encode
+def _evidence_json(evidence: Mapping[str, Any]) -> str:
+    """The stored "Evidence" text: compact JSON, keys sorted, UTF-8 (what came from the wire
+    is plain JSON; read-only mappings are copied to dicts)."""
+    return orjson.dumps(evidence, default=dict, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _plain_json(value: list[str]) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _upsert_findings(tx: Tx, sensor_id: str, site: str, items: Sequence[FindingItem]) -> None:

@@ -25,6 +25,7 @@ from enum import IntEnum, StrEnum
 from types import MappingProxyType
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from uplink.errors import (
@@ -341,9 +342,12 @@ def decode_items(envelope: Envelope) -> tuple[Item, ...]:
         raise SchemaError(f"payload inflates beyond {MAX_PAYLOAD_RAW_BYTES} bytes")
     if not inflater.eof or inflater.unused_data:
         raise SchemaError("payload is truncated or has trailing bytes")
+    # orjson: strict RFC 8259 (no NaN/Infinity, valid UTF-8 without lone surrogates, which
+    # encode_items never writes); integers beyond 64 bits become floats and then fail the
+    # schema's integer checks instead of overflowing the database later.
     try:
-        objs = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        objs = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
         raise SchemaError(f"payload is not JSON: {exc}") from None
     if not isinstance(objs, list) or len(objs) != envelope.item_count:
         raise SchemaError("payload is not an array of item_count items")

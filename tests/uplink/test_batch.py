@@ -108,6 +108,49 @@ def test_zip_bomb_payload_is_rejected_after_signature(sim: SensorSimulator) -> N
         verify_batch(raw, sim.public_key_bytes)
 
 
+def _signed_payload(sim: SensorSimulator, text: bytes, items: int = 1) -> bytes:
+    return encode_envelope(sim.header(), Codec.ZLIB, items, zlib.compress(text), sim.signer)
+
+
+_FINDING = (
+    b'{"attack_technique":"","count":COUNT,"dedup_key":"k","devices":["00:1b:a9:00:00:01"],'
+    b'"evidence":{},"first_seen":FIRST,"kind":"recommendation","last_seen":2.0,'
+    b'"rule_id":"telnet-exposed","severity":"high","status":"unhealthy","title":"t",'
+    b'"type":"recommendation"}'
+)
+
+
+def test_well_formed_payload_of_the_strict_tests_decodes(sim: SensorSimulator) -> None:
+    # The control for the three tests below: only the value they change differs.
+    text = b"[" + _FINDING.replace(b"COUNT", b"3").replace(b"FIRST", b"1.0") + b"]"
+    (item,) = verify_batch(_signed_payload(sim, text), sim.public_key_bytes).items
+    assert item_to_json(item)["count"] == 3
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+def test_non_finite_numbers_are_not_json(sim: SensorSimulator, constant: bytes) -> None:
+    # RFC 8259 section 6: NaN and Infinity are not permitted; 1e400 overflows a double.
+    text = b"[" + _FINDING.replace(b"COUNT", b"3").replace(b"FIRST", constant) + b"]"
+    with pytest.raises(SchemaError, match="not JSON"):
+        verify_batch(_signed_payload(sim, text), sim.public_key_bytes)
+
+
+def test_count_beyond_64_bits_is_a_schema_error_not_a_database_overflow(
+    sim: SensorSimulator,
+) -> None:
+    text = b"[" + _FINDING.replace(b"COUNT", b"1" + b"0" * 30).replace(b"FIRST", b"1.0") + b"]"
+    with pytest.raises(SchemaError):
+        verify_batch(_signed_payload(sim, text), sim.public_key_bytes)
+
+
+def test_lone_surrogate_escape_is_not_json(sim: SensorSimulator) -> None:
+    # RFC 8259 section 8.2: a lone surrogate is not a Unicode character (not UTF-8 encodable).
+    text = b"[" + _FINDING.replace(b"COUNT", b"3").replace(b"FIRST", b"1.0") + b"]"
+    text = text.replace(b'"title":"t"', b'"title":"\\ud800"')
+    with pytest.raises(SchemaError, match="not JSON"):
+        verify_batch(_signed_payload(sim, text), sim.public_key_bytes)
+
+
 @pytest.mark.parametrize(
     "item",
     [
