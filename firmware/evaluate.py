@@ -17,6 +17,15 @@ Where the shorter of two model/firmware strings is a whole-word part of the long
 ("12.2(25)SEB4" in "IOS 12.2(25)SEB4 (C3560-ADVIPSERVICESK9-M)") it counts as the same
 version, provided it has a digit and is not a single bare number.
 
+"Where the traffic states them" (the issue's wording for the model and firmware targets):
+each of those two fields is also scored as `stated`, whose denominator leaves out a label that
+was not answered and whose value the capture's packets do not contain: the value has at least
+one token of three or more letters/digits and none of its such tokens occurs,
+case-insensitively, in the bytes of any packet (capture-file metadata such as a pcapng
+section header is not a packet). The test is mechanical and conservative: a label keeps its
+place when any token is found anywhere, and answered labels (right or wrong) are never left
+out. The left-out labels are listed in the report.
+
 Exit codes: 0 scored; 65 the labels file is unreadable or malformed; 78 bad configuration.
 """
 
@@ -38,8 +47,10 @@ from firmware.config import Config, load_config
 from firmware.errors import ConfigError
 
 SCORED = ("type", "vendor", "model", "firmware")
+STATED = ("model", "firmware")  # scored also where the traffic states them
 UNCLASSIFIED = "unclassified"
 _TOKEN = re.compile(r"[0-9a-z]+")
+_STATED_TOKEN = 3  # shortest token searched for in the packets
 
 
 class LabelsError(ValueError):
@@ -121,13 +132,37 @@ def evaluate(labels: Iterable[Label], config: Config, *, details: bool = False) 
                 runs[label.file] = (pipeline.devices(), str(failure) if failure else None)
         devices, _ = runs[label.file]
         found = find_device(devices, label.mac, label.ip)
-        outcomes.append(_outcome(label, found))
+        outcome = _outcome(label, found)
+        for name in STATED:
+            field = outcome[name]
+            if field["label"] is not None and field["answer"] is None:
+                field["stated"] = label.file.exists() and in_packets(label.file, field["label"])
+        outcomes.append(outcome)
     report = score(outcomes)
     report["captures"] = len(runs)
     report["capture_errors"] = {str(p): e for p, (_, e) in sorted(runs.items()) if e}
     if details:
         report["details"] = outcomes
     return report
+
+
+def in_packets(path: Path, value: str) -> bool:
+    """Whether any packet of the capture contains a token (>= 3 letters/digits) of `value`,
+    case-insensitively; True when `value` has no such token (nothing to decide on)."""
+    tokens = {t.encode() for t in _TOKEN.findall(value.lower()) if len(t) >= _STATED_TOKEN}
+    if not tokens:
+        return True
+    from capture.errors import CaptureFileError
+    from capture.sniffer import open_capture
+
+    try:
+        for packet in open_capture(path):
+            data = packet.data.lower()
+            if any(t in data for t in tokens):
+                return True
+    except CaptureFileError:
+        return True  # an unreadable tail could hold it: keep the label
+    return False
 
 
 def find_device(
@@ -216,6 +251,20 @@ def score(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
             "recall": recall,
             "f1": f1,
             "wrong_rate": _ratio(answered - correct, labelled),
+        }
+    for name in STATED:
+        rows = [o for o in outcomes if o[name]["label"] is not None]
+        kept = [o for o in rows if o[name].get("stated", True)]
+        correct = sum(bool(o[name]["correct"]) for o in kept)
+        report[name]["stated"] = {
+            "labelled": len(kept),
+            "correct": correct,
+            "recall": _ratio(correct, len(kept)),
+            "not_in_packets": [
+                {"file": o["file"], "mac": o["mac"], "ip": o["ip"], "label": o[name]["label"]}
+                for o in rows
+                if not o[name].get("stated", True)
+            ],
         }
     matrix: dict[str, dict[str, int]] = {}
     for o in outcomes:
