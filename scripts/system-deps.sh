@@ -22,6 +22,10 @@ command -v mkfs.vfat >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.vfat ] || missing="$
 command -v sfdisk >/dev/null 2>&1 || [ -x /usr/sbin/sfdisk ] || missing="$missing fdisk"
 [ -e /dev/fuse ] && { command -v fusermount3 >/dev/null 2>&1 || missing="$missing fuse3"; }
 ldconfig -p 2>/dev/null | grep -q 'libfuse\.so\.2' || missing="$missing libfuse2"
+# The first-boot scripts' test mounts the image's ext4 and FAT partitions through FUSE.
+[ -e /dev/fuse ] && { command -v fuse2fs >/dev/null 2>&1 || missing="$missing fuse2fs"; }
+[ -e /dev/fuse ] && { command -v fusefat >/dev/null 2>&1 || missing="$missing fusefat"; }
+command -v ssh-keygen >/dev/null 2>&1 || missing="$missing openssh-client"
 [ -d /usr/share/ieee-data ] || missing="$missing ieee-data"
 [ -n "${BRANCHWATCH_WITH_TSHARK:-}" ] && { command -v tshark >/dev/null 2>&1 || missing="$missing tshark"; }
 [ -n "${BRANCHWATCH_WITH_POSTGRES:-}" ] && { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"; }
