@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import select
 import shutil
 import signal
@@ -552,3 +553,89 @@ def test_a_half_made_filesystem_is_formatted_again(tmp_path: Path) -> None:
     state = read_state(card, "after")
     _check_provisioned(card, state)
     assert state.data_uuid != cut_uuid
+
+
+# --- the units' syscall filters against what the scripts call ----------------------------------
+
+
+def _group(name: str, cache: dict[str, set[str]]) -> set[str]:
+    """A systemd syscall group, nested groups expanded (systemd-analyze syscall-filter)."""
+    if name not in cache:
+        out = subprocess.run(
+            ["systemd-analyze", "syscall-filter", name], capture_output=True, text=True, check=True
+        ).stdout
+        names: set[str] = set()
+        for line in (raw.strip() for raw in out.splitlines()[1:]):
+            if line.startswith("@"):
+                names |= _group(line, cache)
+            elif line and not line.startswith("#"):
+                names.add(line)
+        cache[name] = names
+    return cache[name]
+
+
+def _filter(unit: str) -> tuple[set[str], set[str]]:
+    """(allowed, denied) syscalls of a unit's SystemCallFilter= lines."""
+    cache: dict[str, set[str]] = {}
+    allowed: set[str] = set()
+    denied: set[str] = set()
+    text = (REPO / "firmware" / "units" / unit).read_text()
+    for value in re.findall(r"^SystemCallFilter=(.*)$", text, re.M):
+        target = denied if value.startswith("~") else allowed
+        for word in value.lstrip("~").split():
+            target |= _group(word, cache) if word.startswith("@") else {word}
+    return allowed, denied
+
+
+def _traced(strace_summary: Path) -> set[str]:
+    """Syscall names from `strace -c -f` output."""
+    names = set()
+    for line in strace_summary.read_text().splitlines():
+        match = re.match(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+\d+\s+(?:\d+\s+)?(\w+)$", line)
+        if match and match.group(1) != "total":
+            names.add(match.group(1))
+    return names
+
+
+def _assert_filter_allows(unit: str, used: set[str]) -> None:
+    allowed, denied = _filter(unit)
+    assert used, "strace saw nothing"
+    assert sorted(used - allowed) == [] and sorted(used & denied) == [], unit
+
+
+def test_disk_step_calls_only_syscalls_its_unit_allows(tmp_path: Path) -> None:
+    """Every syscall of the disk step (file branch: sfdisk, mke2fs, debugfs, tune2fs, e2fsck,
+    blkid, dd, bash) on a first and a second boot passes branchwatch-datapart.service's filter.
+    The block-device branch adds partx (ioctl BLKPG) and udevadm, not traced here."""
+    require(shutil.which("strace") is not None, "strace missing (apt-get install strace)")
+    require(shutil.which("systemd-analyze") is not None, "systemd-analyze missing")
+    card = make_card(tmp_path / "card")
+    used: set[str] = set()
+    for run in ("first", "second"):
+        summary = tmp_path / f"strace-{run}.txt"
+        env = _env(card, BW_DATAPART_DISK=str(card.image))
+        traced = subprocess.run(
+            ["strace", "-f", "-c", "-o", str(summary), "bash", str(DATAPART)],
+            env=env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert traced.returncode == 0, traced.stderr
+        used |= _traced(summary)
+    _assert_filter_allows("branchwatch-datapart.service", used)
+
+
+@pytest.mark.slow
+def test_provisioning_calls_only_syscalls_its_unit_allows(tmp_path: Path) -> None:
+    """ssh-keygen, `python -m firmware firstboot`, chgrp/chmod/find under strace on a card."""
+    require(shutil.which("strace") is not None, "strace missing (apt-get install strace)")
+    card = make_card(tmp_path / "card")
+    assert _run(DATAPART, _env(card, BW_DATAPART_DISK=str(card.image))).returncode == 0
+    summary = tmp_path / "strace.txt"
+    with mounted(card) as root:
+        traced = subprocess.run(
+            ["strace", "-f", "-c", "-o", str(summary), "bash", str(FIRSTBOOT)],
+            env=_env(card, BW_FIRSTBOOT_ROOT=str(root)),
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    assert "firstboot: provisioned" in traced.stdout
+    _assert_filter_allows("branchwatch-firstboot.service", _traced(summary))
