@@ -19,11 +19,13 @@ last_seen is not older. A clock skew (created_at vs received_at, clock synced) o
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +141,10 @@ class Ingestor:
     def handle_many(self, received: Sequence[Received]) -> list[Outcome]:
         """Verify each batch, then ingest the verified ones in one transaction (durable
         before this returns); on a failure of that transaction, each batch alone."""
+        with cyclic_gc_paused():
+            return self._handle_many(received)
+
+    def _handle_many(self, received: Sequence[Received]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(received)
         verified: list[tuple[int, Verified, Received]] = []
         registry = self._group_registry(received)
@@ -372,6 +378,39 @@ class Ingestor:
                 )
         _upsert_findings(tx, h.sensor_id, v.site, findings)
         return len(findings)
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a group is ingested.
+
+    A group of 200 batches allocates about a million small containers (decoded items, their
+    evidence, rows) that all stay alive until the commit, so the collector's young-generation
+    passes find nothing to free and keep promoting them: measured through Mosquitto, 800
+    collections took 0.7-0.97 of 5.4-6.5 CPU seconds per 100,000 findings. Reference
+    counting frees the group's objects (which hold no cycles) when it ends; a cycle made
+    meanwhile (an exception's traceback) waits for the next collection after the group.
+    Nested and concurrent pauses are counted: the collector's previous state comes back
+    when the last pause ends.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def _rejected(exc: WireError) -> Outcome:

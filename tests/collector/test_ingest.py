@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
 
-from collector.ingest import Ingestor, Received
+from collector.ingest import Ingestor, Received, cyclic_gc_paused
 from collector.registry import add_sensor, revoke, rotate_key
 from collector.store import Store
 from tests.collector.conftest import NOW, Sensor
@@ -295,3 +296,38 @@ def test_a_failing_rematch_does_not_withhold_the_ack_of_a_committed_batch(
     assert out.status is AckStatus.ACCEPTED and out.ack is not None
     assert ingest.counters.errors == 1
     assert rows(store, 'SELECT COUNT(*) FROM "DeviceInfo"') == [(1,)]
+
+
+def test_the_cyclic_gc_is_paused_during_a_group_and_restored_after(
+    store: Store, sensor: Sensor
+) -> None:
+    seen: list[bool] = []
+
+    def changed(device_ids: list[str]) -> None:  # runs inside handle_many, after the commit
+        seen.append(gc.isenabled())
+
+    assert gc.isenabled()
+    ingest = Ingestor(store, on_devices_changed=changed)
+    out = ingest.handle(received(sensor, sensor.batch([device(MAC, NOW, vendor="HP")])))
+    assert out.status is AckStatus.ACCEPTED
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_gc_pauses_nest_and_keep_a_collector_that_was_already_off() -> None:
+    assert gc.isenabled()
+    with cyclic_gc_paused():
+        with cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), cyclic_gc_paused():
+        raise RuntimeError("ingest failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
