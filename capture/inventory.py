@@ -8,7 +8,8 @@ record as soon as an observation binds that address to a MAC. Local subnets are 
 DHCP (mask + address), ARP (the /24 around on-link addresses) and IPv6 neighbour discovery
 (the /64 of on-link addresses); a MAC that sources `gateway_remote_ips_min` addresses outside
 them is a gateway: its remote addresses are detached and never attached again, and remote
-public addresses never become devices. Every collection is bounded by config inventory.*;
+public addresses never become devices, unless a packet proves its public sender on the link
+(undecremented TTL, the MAC's only address: capture/onlink.py). Every collection is bounded by config inventory.*;
 what a bound refuses is counted in `dropped[limit]`.
 """
 
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 
 from capture.device import DeviceRecord, Service
 from capture.observation import Observation, Role
+from capture.onlink import OnLinkAddresses
 from firmware.config import InventoryConfig
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ class Inventory:
         self._by_ip: dict[tuple[int, str], str] = {}  # (vlan, ip) -> key of its holder
         self._subnets: list[IPNetwork] = []
         self._remote: dict[str, set[str]] = {}  # mac -> remote addresses/prefixes seen (bounded)
+        self._on_link = OnLinkAddresses(config.devices_max)
         self._changed: set[str] = set()
         self._merged: list[tuple[str, str]] = []  # (ip-keyed key, mac key) merged since drain
         self._new: list[str] = []  # keys created since drain_new (the pipeline drains per packet)
@@ -153,14 +156,25 @@ class Inventory:
             self._learn_subnets(obs, ip)
         local = ip is None or self._is_local(ip)
         through_router = False
+        if mac is not None and ip is not None:
+            withdrawn = self._on_link.contradicted(mac, ip, obs.flow)
+            if withdrawn is not None:
+                self._withdraw(mac, withdrawn)
         if mac is not None and ip is not None and not local:
+            held = self._held(mac)
             self._count_remote(mac, ip)
             # A public address outside the local subnets behind a MAC is a host reached
             # through that MAC (a router), never the MAC's own: see the module docstring.
-            # Protocols that carry the sender's MAC in the message bind it whatever the address.
+            # Protocols that carry the sender's MAC in the message bind it whatever the address,
+            # and so does a packet proving its sender on the link (capture/onlink.py).
             through_router = obs.protocol not in _MAC_IN_MESSAGE and (
                 not _is_private(ip) or self._is_gateway(mac)
             )
+            if through_router and not _is_private(ip) and not self._is_gateway(mac):
+                refused = self._on_link.refused_full
+                through_router = not self._on_link.vouch(mac, ip, obs.flow, held)
+                if self._on_link.refused_full != refused:
+                    self._drop("on_link_max")
         device: DeviceRecord | None
         if mac is not None and not through_router:
             device = self._mac_device(mac, obs.at)
@@ -449,6 +463,23 @@ class Inventory:
         seen.add(token)
         if len(seen) >= self.config.gateway_remote_ips_min:
             self._promote_gateway(mac)
+
+    def _held(self, mac: str) -> set[str]:
+        """The addresses (IPv6: /64 prefixes of remote ones) `mac` has sourced so far."""
+        device = self._devices.get(mac)
+        held = set(self._remote.get(mac, ()))
+        if device is not None:
+            held.update(device.ips)
+        return held
+
+    def _withdraw(self, mac: str, ip: str) -> None:
+        """Detach an on-link public address the MAC's later packets showed to be forwarded."""
+        device = self._devices.get(mac)
+        if device is not None and ip in device.ips:
+            del device.ips[ip]
+            self._unindex(device.key, ip)
+            self._changed.add(device.key)
+        log.debug("public address %s behind %s is not on-link after all", ip, mac)
 
     def _is_gateway(self, mac: str) -> bool:
         seen = self._remote.get(mac)

@@ -32,6 +32,9 @@ class Flow:
     src_port: int | None
     dst_ip: str | None
     dst_port: int | None
+    # IPv4 TTL / IPv6 hop limit as received (None for non-IP frames): whether a router
+    # decremented it tells an on-link sender from one reached through a router.
+    ttl: int | None = None
 
     def __str__(self) -> str:
         if self.src_port is None:

@@ -82,11 +82,12 @@ def _options(data: bytes) -> tuple[dict[int, bytes], list[int]]:
     return options, order
 
 
-def _duid_facts(duid: bytes, facts: dict[str, FactValue]) -> None:
+def _duid_facts(duid: bytes, facts: dict[str, FactValue], text_max_bytes: int) -> None:
     if len(duid) < 2 or len(duid) > MAX_DUID_BYTES:
         raise DecodeError("dhcpv6_duid_length")
     kind = struct.unpack_from("!H", duid, 0)[0]
-    facts["duid"] = duid.hex()
+    # Hex doubles the length: a 128-octet DUID is 256 characters, capped like any wire text.
+    facts["duid"] = duid.hex()[:text_max_bytes]
     facts["duid_type"] = DUID_TYPES.get(kind, str(kind))
     # DUID-LLT: type, hardware type, time, address; DUID-LL: type, hardware type, address
     lladdr = duid[8:] if kind == 1 else duid[4:] if kind == 3 else b""
@@ -143,7 +144,7 @@ def _client_facts(
     options: dict[int, bytes], ctx: ExtractContext, facts: dict[str, FactValue]
 ) -> None:
     if OPT_CLIENTID in options:
-        _duid_facts(options[OPT_CLIENTID], facts)
+        _duid_facts(options[OPT_CLIENTID], facts, ctx.text_max_bytes)
     if OPT_ORO in options:
         oro = options[OPT_ORO]
         facts["param_list"] = tuple(
@@ -187,7 +188,7 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
     facts: dict[str, FactValue] = {"msg_type": MSG_TYPES[kind]}
     if kind in _SERVER_TYPES:
         if OPT_SERVERID in options:
-            _duid_facts(options[OPT_SERVERID], facts)
+            _duid_facts(options[OPT_SERVERID], facts, ctx.text_max_bytes)
         role = Role.SERVER
     else:
         _client_facts(options, ctx, facts)

@@ -50,6 +50,7 @@ def flow_of(frame: Frame, proto: str | None = None) -> Flow:
         src_port=frame.src_port,
         dst_ip=frame.dst_ip,
         dst_port=frame.dst_port,
+        ttl=frame.ttl if frame.ip_version else None,
     )
 
 

@@ -6,10 +6,16 @@ for a response. Bodies and continuation segments are skipped with a prefix test,
 common case (bulk data on port 80) costs a few byte comparisons. Offered any TCP port through
 wants(): a payload starting with a method and a space, or with "HTTP/1.".
 
+One body is read: a 200 response that looks like a UPnP device description (XML content
+type, a body starting with the XML declaration or <root>) is collected per flow, in sequence
+order and up to upnpdesc.BODY_MAX_BYTES, until the root device's identity elements have
+arrived (capture/extractors/upnpdesc.py); a gap in the sequence gives the flow up. Chunked
+bodies are not decoded (their first bytes are a chunk size, so they are never collected).
+
 Never kept: query strings (they carry tokens), cookies, Authorization headers.
 Added fact keys (beyond docs/observations.md): `auth_scheme` (first token of
 WWW-Authenticate, e.g. "Basic"), `port` (the server's TCP port, responses only),
-`version` ("1.0"/"1.1").
+`version` ("1.0"/"1.1"), `upnp_*` (the description's root device, responses).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import re
 
 from capture.errors import DecodeError
-from capture.extractors import ExtractContext
+from capture.extractors import ExtractContext, upnpdesc
 from capture.extractors.emit import clean_text, observe
 from capture.frame import Frame
 from capture.observation import FactValue, Observation, Role
@@ -100,7 +106,7 @@ def parse_status_line(line: bytes) -> tuple[str, int]:
 
 
 def _response(frame: Frame, payload: bytes, ctx: ExtractContext) -> Observation:
-    line, headers, _ = split_head(payload)
+    line, headers, body_at = split_head(payload)
     version, status = parse_status_line(line)
     facts: dict[str, FactValue] = {
         "status": status,
@@ -116,7 +122,82 @@ def _response(frame: Frame, payload: bytes, ctx: ExtractContext) -> Observation:
         realm = _REALM.search(value)
         if realm is not None:
             facts["realm"] = clean_text(realm.group(1) or realm.group(2) or "", ctx.text_max_bytes)
+    if status == 200 and body_at >= 0:
+        facts.update(_start_description(frame, headers, payload[body_at:], ctx))
     return observe(frame, NAME, Role.SERVER, {k: v for k, v in facts.items() if v is not None})
+
+
+# --- UPnP device descriptions (capture/extractors/upnpdesc.py) ----------------------------
+
+
+def _description_key(frame: Frame) -> tuple[object, ...]:
+    return (
+        "upnp-description",
+        frame.vlan,
+        frame.src_ip,
+        frame.src_port,
+        frame.dst_ip,
+        frame.dst_port,
+    )
+
+
+def _start_description(
+    frame: Frame, headers: dict[str, bytes], body: bytes, ctx: ExtractContext
+) -> dict[str, FactValue]:
+    """Root-device facts of a description whole in this response; else {} (body collected).
+
+    Only a response that looks like a description (XML content type, a body starting with
+    the XML declaration or <root>) is collected, per flow, up to upnpdesc.BODY_MAX_BYTES.
+    """
+    if not upnpdesc.is_description_start(headers.get("content-type"), body[:64]):
+        return {}
+    length = _content_length(headers.get("content-length"))
+    body = body[: upnpdesc.BODY_MAX_BYTES]
+    facts = _finish_description(body, length)
+    if facts is not None or frame.tcp_seq is None:
+        return dict(facts or {})
+    state = ctx.flows.get(_description_key(frame))
+    assert state is not None  # create=True always returns a state
+    state.clear()
+    state["body"] = body
+    state["next_seq"] = (frame.tcp_seq + len(frame.data) - frame.payload_offset) & 0xFFFFFFFF
+    state["length"] = length
+    return {}
+
+
+def _continue_description(frame: Frame, ctx: ExtractContext) -> list[Observation]:
+    """A later segment of a description being collected: append it, emit when complete."""
+    key = _description_key(frame)
+    state = ctx.flows.get(key, create=False)
+    if state is None or "next_seq" not in state:
+        return []
+    if frame.tcp_seq != state["next_seq"]:
+        if frame.tcp_seq is not None and (state["next_seq"] - frame.tcp_seq) & 0xFFFFFFFF < 1 << 31:
+            return []  # a retransmission of what we have: keep waiting
+        ctx.flows.drop(key)  # a gap (lost or reordered segment): give this one up
+        return []
+    segment = frame.data[frame.payload_offset :]
+    body: bytes = state["body"] + segment[: upnpdesc.BODY_MAX_BYTES - len(state["body"])]
+    facts = _finish_description(body, state["length"])
+    if facts is None:
+        state["body"] = body
+        state["next_seq"] = (state["next_seq"] + len(segment)) & 0xFFFFFFFF
+        return []
+    ctx.flows.drop(key)
+    if not facts:
+        return []
+    return [observe(frame, NAME, Role.SERVER, {**facts, "port": frame.src_port})]
+
+
+def _finish_description(body: bytes, length: int | None) -> dict[str, str] | None:
+    complete = len(body) >= upnpdesc.BODY_MAX_BYTES or (length is not None and len(body) >= length)
+    return upnpdesc.root_device(body, complete=complete)
+
+
+def _content_length(value: bytes | None) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
 
 
 def _request(frame: Frame, payload: bytes, ctx: ExtractContext) -> list[Observation]:
@@ -154,4 +235,6 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
         if b"\n" not in head and len(head) < HEAD_MAX_BYTES:
             return []  # a request line longer than this segment: its head is not here
         return _request(frame, head, ctx)
+    if ctx.flows:
+        return _continue_description(frame, ctx)
     return []

@@ -11,7 +11,9 @@ answers is a server (a PBX, or a phone answering that probe). The classifier dec
 of them are phones.
 
 Added fact keys: `reason` and `cseq_method` (responses), `transport` ("udp"/"tcp"), `port`
-(the responder's port, responses only). A password in a URI's userinfo (RFC 3261 §19.1.1,
+(the responder's port, responses only), `register_status` (the status of a response to
+REGISTER: its sender is a registrar). A response that echoes the request's headers (it
+carries Max-Forwards) gives no `user_agent`: that one is the requester's. A password in a URI's userinfo (RFC 3261 §19.1.1,
 deprecated) is dropped.
 """
 
@@ -44,7 +46,7 @@ _COMPACT = {
     "v": "via",
     "l": "content-length",
 }
-_WANTED = frozenset(("from", "to", "contact", "user-agent", "server", "cseq"))
+_WANTED = frozenset(("from", "to", "contact", "user-agent", "server", "cseq", "max-forwards"))
 HEAD_MAX_BYTES = 4096
 HEADERS_MAX = 64
 
@@ -122,6 +124,13 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
         cseq = headers.get("cseq", b"").split()
         if len(cseq) == 2:
             facts["cseq_method"] = clean_text(cseq[1], 32)
+        if facts.get("cseq_method") == "REGISTER":
+            facts["register_status"] = facts["status"]  # RFC 3261 §10.3: from a registrar
+        if "max-forwards" in headers:
+            # RFC 3261 Table 2: Max-Forwards belongs to requests only. A response carrying it
+            # copied the request's headers, so its User-Agent is the requester's (§20.41:
+            # the UAC originating the request), not the responder's own.
+            headers.pop("user-agent", None)
     else:
         parts = line.split(b" ")
         if len(parts) != 3:

@@ -108,3 +108,12 @@ def test_dhcpv6_rejects_malformed_messages(hex_data: str) -> None:
         dhcpv6.extract(
             udp_frame(bytes.fromhex(hex_data), 546, 547, src="fe80::1", dst="ff02::1:2"), CTX
         )
+
+
+def test_dhcpv6_long_duid_is_capped_at_the_text_bound() -> None:
+    # Found by the robustness property test: a Solicit whose client-id option carries a
+    # 40-octet DUID (type 0, all zero); its 80 hex digits exceeded a 64-byte text bound.
+    payload = bytes.fromhex("01000000" + "00010028" + "00" * 40)
+    frame = udp_frame(payload, 546, 547, src="fe80::1", dst="ff02::1:2")
+    [obs] = dhcpv6.extract(frame, ExtractContext(text_max_bytes=64))
+    assert obs.facts["duid"] == "0" * 64

@@ -156,3 +156,24 @@ def test_sip_raises_only_decode_error_on_arbitrary_payload(prefix: bytes, body: 
     for frame in (udp_frame(prefix + body), tcp_frame(prefix + body, dport=5060)):
         with contextlib.suppress(DecodeError):
             sip.extract(frame, ExtractContext())
+
+
+@pytest.mark.corpus
+def test_sip_registrar_answer_echoing_the_phones_user_agent_is_not_the_registrars(
+    corpus: Path,
+) -> None:
+    # Frame 7 of the capture: 200.57.7.195 answers X-Lite's REGISTER with 200 OK and copies
+    # the request's max-forwards and user-agent headers into it.
+    messages = _messages(corpus / "suricata-verify/sip-body-frames__public-cloudshark-sip-s0.pcap")
+    [ok] = [o for o in messages if o.facts.get("cseq_method") == "REGISTER"]
+    assert (ok.ip, ok.role, ok.facts["register_status"]) == ("200.57.7.195", Role.SERVER, 200)
+    assert "user_agent" not in ok.facts
+
+
+def test_sip_response_user_agent_is_kept_unless_the_response_echoes_the_request() -> None:
+    head = b"SIP/2.0 200 OK\r\nCSeq: 2 REGISTER\r\nUser-Agent: DCM\r\n"
+    [own] = sip.extract(udp_frame(head + b"Content-Length: 0\r\n\r\n"), ExtractContext())
+    assert own.facts["user_agent"] == "DCM" and own.facts["register_status"] == 200
+    echo = head + b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    [copied] = sip.extract(udp_frame(echo), ExtractContext())
+    assert "user_agent" not in copied.facts
