@@ -1,10 +1,13 @@
-"""python -m imagetool {assemble,verify,manifest,personalise,pack} (run from image-build/)."""
+"""python -m imagetool {assemble,verify,manifest,personalise,pack,install-wheel,merge-wheel}.
+
+Run from image-build/ (or with it on PYTHONPATH).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from imagetool.assemble import BuildSpec, assemble
 from imagetool.manifest import manifest
@@ -12,6 +15,7 @@ from imagetool.pack import pack
 from imagetool.personalise import personalise
 from imagetool.shell import ImageError
 from imagetool.verify import Policy, verify
+from imagetool.wheels import Venv, install_wheel, merge
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +42,16 @@ def _parser() -> argparse.ArgumentParser:
     site.add_argument("--no-check", action="store_true", help="skip bundle validation")
     ship = sub.add_parser("pack", help="compressed image, block map, SHA256SUMS")
     ship.add_argument("image", type=Path)
-    ship.add_argument("--compression", choices=["zstd", "xz"], default="zstd")
+    ship.add_argument("--compression", choices=["zstd", "xz", "none"], default="zstd")
+    ship.add_argument("--level", type=int, default=3, help="compression level (zstd 1-19)")
+    wheel = sub.add_parser("install-wheel", help="install a wheel into a staging tree (no pip)")
+    wheel.add_argument("wheel", type=Path)
+    wheel.add_argument("--stage", type=Path, required=True, help="laid out like the venv prefix")
+    wheel.add_argument("--prefix", type=PurePosixPath, required=True, help="the venv in the image")
+    wheel.add_argument("--python", required=True, help="the image's Python, e.g. 3.13")
+    merged = sub.add_parser("merge-wheel", help="copy staged wheels into an image's venv")
+    merged.add_argument("stages", type=Path, nargs="+")
+    merged.add_argument("--into", type=Path, required=True, help="the venv inside the image tree")
     return parser
 
 
@@ -71,8 +84,14 @@ def main(argv: list[str] | None = None) -> int:
             personalise(args.image, args.bundle, check=not args.no_check)
             print(f"{args.image}: site bundle written")
         elif args.command == "pack":
-            for path in pack(args.image, args.compression):
+            for path in pack(args.image, args.compression, args.level):
                 print(path)
+        elif args.command == "install-wheel":
+            files = install_wheel(args.wheel, args.stage, Venv(args.prefix, args.python))
+            print(f"{args.wheel.name}: {len(files)} files")
+        elif args.command == "merge-wheel":
+            for stage in args.stages:
+                merge(stage, args.into)
     except ImageError as exc:
         print(f"imagetool: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,8 +110,15 @@ def assemble(spec: BuildSpec) -> tuple[Partition, Partition]:
     spec.image.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="imagetool-", dir=spec.image.parent) as tmp:
         fat, ext4 = Path(tmp) / "boot.vfat", Path(tmp) / "root.ext4"
-        make_fat(spec.boot_tree, fat, boot_mib, spec.boot_volume_id, spec.source_date_epoch)
-        make_ext4(spec.root_tree, ext4, root_mib, spec)
+        # The two filesystems are independent files: build them at the same time.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            fat_done = pool.submit(
+                make_fat, spec.boot_tree, fat, boot_mib, spec.boot_volume_id,
+                spec.source_date_epoch,
+            )  # fmt: skip
+            ext4_done = pool.submit(make_ext4, spec.root_tree, ext4, root_mib, spec)
+            fat_done.result()
+            ext4_done.result()
         partial = spec.image.with_name(spec.image.name + ".partial")
         partial.unlink(missing_ok=True)
         with partial.open("wb") as fh:

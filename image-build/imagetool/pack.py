@@ -70,8 +70,15 @@ def block_map(image: Path) -> dict[str, Any]:
     }
 
 
-def compress(image: Path, method: str = "zstd", level: int = 10) -> Path:
-    """Compress the image next to itself (image.zst or image.xz); returns the compressed path."""
+def compress(image: Path, method: str = "zstd", level: int = 3) -> Path | None:
+    """Compress the image next to itself (image.zst or image.xz); returns the compressed path.
+
+    method "none" writes nothing and removes stale compressed copies of an earlier build.
+    """
+    if method == "none":
+        for suffix in (".zst", ".xz"):
+            image.with_name(image.name + suffix).unlink(missing_ok=True)
+        return None
     if method == "zstd":
         out = image.with_name(image.name + ".zst")
         run(
@@ -86,17 +93,26 @@ def compress(image: Path, method: str = "zstd", level: int = 10) -> Path:
     return out
 
 
-def write_checksums(files: list[Path], out: Path) -> None:
-    """A SHA256SUMS file (sha256sum -c format) for files in out's directory."""
-    lines = [f"{sha256_file(f)}  {f.name}\n" for f in sorted(files, key=lambda f: f.name)]
+def write_checksums(files: list[Path], out: Path, known: dict[Path, str] | None = None) -> None:
+    """A SHA256SUMS file (sha256sum -c format) for files in out's directory.
+
+    `known` holds digests already computed (the image's, from its block map), so a 1.5 GB image
+    is not hashed twice.
+    """
+    known = known or {}
+    lines = [
+        f"{known.get(f) or sha256_file(f)}  {f.name}\n" for f in sorted(files, key=lambda f: f.name)
+    ]
     out.write_text("".join(lines))
 
 
-def pack(image: Path, method: str = "zstd", level: int = 10) -> list[Path]:
-    """Block map, compressed image and SHA256SUMS; returns the files written."""
+def pack(image: Path, method: str = "zstd", level: int = 3) -> list[Path]:
+    """Block map, compressed image (unless method is "none") and SHA256SUMS; the files written."""
     bmap = image.with_name(image.name + ".bmap.json")
-    bmap.write_text(json.dumps(block_map(image), indent=1) + "\n")
+    blocks = block_map(image)
+    bmap.write_text(json.dumps(blocks, indent=1) + "\n")
     packed = compress(image, method, level)
     sums = image.with_name("SHA256SUMS")
-    write_checksums([image, packed, bmap], sums)
-    return [packed, bmap, sums]
+    shipped = [image, bmap] + ([packed] if packed else [])
+    write_checksums(shipped, sums, {image: str(blocks["image_sha256"])})
+    return ([packed] if packed else []) + [bmap, sums]
