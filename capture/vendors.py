@@ -104,8 +104,11 @@ _PUNCT = re.compile(r"[^\w]+")
 
 
 def _reduce(name: str) -> str:
+    """Lower case, punctuation to spaces, trailing legal/generic words dropped, but never
+    past a spelling the alias table names ("Hewlett Packard Enterprise" is not "Hewlett
+    Packard" with a suffix: HPE and HP Inc. are different companies since 2015)."""
     words = _PUNCT.sub(" ", name.lower().replace("&", " ")).split()
-    while len(words) > 1 and words[-1] in _SUFFIXES:
+    while len(words) > 1 and words[-1] in _SUFFIXES and " ".join(words) not in _ALIASES:
         words.pop()
     return " ".join(words)
 

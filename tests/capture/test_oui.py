@@ -88,6 +88,12 @@ def test_vendor_spellings_normalise_to_one_vendor(a: str, b: str) -> None:
 def test_different_vendors_stay_different() -> None:
     assert not same_vendor("HP", "HPE Aruba")
     assert not same_vendor("Sony", "Samsung")
+    # Hewlett-Packard split in 2015 into HP Inc. (printers, PCs) and Hewlett Packard
+    # Enterprise (servers, networking); "Enterprise" is a company name here, not a suffix.
+    assert not same_vendor("HP Inc.", "Hewlett Packard Enterprise")
+    assert canonical_vendor("Hewlett Packard Enterprise") == "HPE"
+    assert canonical_vendor("Hewlett Packard Enterprise Company") == "HPE"
+    assert canonical_vendor("Hewlett-Packard Company") == "HP"
 
 
 @pytest.mark.parametrize(
