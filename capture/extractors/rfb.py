@@ -12,9 +12,12 @@ result stays None. Versions above 3.8 (Apple's 003.889) use the 3.7+ exchange.
 State per connection lives in ctx.flows (the server is the side that sent "RFB" first);
 after the handshake the flow is marked done and framebuffer traffic costs one lookup.
 Observations are about the server, emitted when its version, offered types, the client's
-choice or the result become known.
+choice or the result become known; one more, about the client (the viewer), carries the
+version line it answered with (`viewer_version`): Apple's Screen Sharing viewer answers
+"RFB 003.889", which only Apple's implementation sends.
 
-Added fact keys: `client_version`, `failure_reason` (text, capped), `port` (server port).
+Added fact keys: `client_version`, `failure_reason` (text, capped), `port` (server port);
+client: `viewer_version`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 
 from capture.errors import DecodeError
 from capture.extractors import ExtractContext
-from capture.extractors.emit import clean_text, flow_of
+from capture.extractors.emit import clean_text, flow_of, observe
 from capture.frame import Frame
 from capture.observation import FactValue, Observation, Role
 
@@ -217,13 +220,19 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
     if from_server and frame.src_mac:
         state["mac"] = frame.src_mac  # the server's own frames name its MAC
     before = _signature(state)
+    had_viewer = "client_version" in state["facts"]
     while _step(state):
         pass
     if state["stage"] == "done":
         state["s"] = state["c"] = b""
-    if _signature(state) == before:
-        return []
-    return [_observation(frame, state, from_server, ctx)]
+    out: list[Observation] = []
+    if not from_server and not had_viewer and "client_version" in state["facts"]:
+        # The viewer's own version line: client software identity, like a User-Agent.
+        viewer = {"viewer_version": state["facts"]["client_version"]}
+        out.append(observe(frame, NAME, Role.CLIENT, viewer))
+    if _signature(state) != before:
+        out.append(_observation(frame, state, from_server, ctx))
+    return out
 
 
 def _signature(state: dict[str, Any]) -> tuple[object, ...]:

@@ -54,8 +54,13 @@ def test_rfb_reads_manifest_versions_offered_and_selected_types(
     corpus: Path, name: str, server: str, version: str, offered: tuple[int, ...], selected: int
 ) -> None:
     observations = _handshake(corpus, name)
-    assert {(o.ip, o.role) for o in observations} == {(server, Role.SERVER)}
-    last = observations[-1].facts
+    servers = [o for o in observations if o.role is Role.SERVER]
+    assert {o.ip for o in servers} == {server}
+    # The viewer's own version line is one observation about the viewer.
+    viewers = [o for o in observations if o.role is Role.CLIENT]
+    assert viewers and {o.facts["viewer_version"] for o in viewers} == {version}
+    assert server not in {o.ip for o in viewers}
+    last = servers[-1].facts
     assert (last["version"], last["client_version"]) == (version, version)
     assert (last["security_types"], last["selected_type"]) == (offered, selected)
 
@@ -93,7 +98,9 @@ def test_rfb_3_8_security_failure_has_no_types_and_a_reason(corpus: Path) -> Non
 
 @pytest.mark.corpus
 def test_rfb_scanner_session_ends_in_authentication_failure(corpus: Path) -> None:
-    observations = _handshake(corpus, "zeek/rfb__vnc-scanner.pcap")
+    observations = [
+        o for o in _handshake(corpus, "zeek/rfb__vnc-scanner.pcap") if o.role is Role.SERVER
+    ]
     last = observations[-1].facts
     assert last["version"] == "003.008"  # MANIFEST.md
     # The server's bytes: SecurityResult 1 then "Authentication failed from ..." (3.8 reason).
@@ -116,6 +123,10 @@ def test_rfb_none_security_offered_and_chosen_in_3_8() -> None:
         dport=5900,
     )
     observations = run(rfb, frames)
+    [viewer] = [o for o in observations if o.role is Role.CLIENT]
+    assert dict(viewer.facts) == {"viewer_version": "003.008"}
+    assert viewer.ip != SERVER_IP
+    observations = [o for o in observations if o.role is Role.SERVER]
     last = observations[-1]
     assert (last.mac, last.ip, last.role) == (SERVER_MAC, SERVER_IP, Role.SERVER)
     assert dict(last.facts) == {
