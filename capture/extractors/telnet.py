@@ -24,7 +24,10 @@ server output (SCAN_MAX_BYTES) is still searched for an authentication failure
 
 An observation is emitted when the state changes (negotiation seen, text seen or complete,
 a prompt flag or auth_failed flips) and on the server's FIN/RST if text grew since.
-Added fact key: `port` (the server's TCP port).
+The same bounded scan reads one more fact: the kernel version line a BSD prints at login
+(its /etc/motd starts with it), as `os_banner` ("OpenBSD 2.6-beta"): OS name and release
+only, nothing else of the session.
+Added fact keys: `port` (the server's TCP port), `os_banner`.
 """
 
 from __future__ import annotations
@@ -65,6 +68,12 @@ _AUTH_FAILED = re.compile(
     r"|incorrect password|invalid password|authentication failure",
     re.IGNORECASE,
 )
+
+
+# The BSDs rewrite the first line of /etc/motd at boot with the kernel version (OpenBSD
+# rc(8) and motd(5), FreeBSD rc.d/motd, NetBSD rc.d/motd), so a login prints e.g.
+# "OpenBSD 2.6-beta (OOF) #4: Tue Oct 12 ..." or "FreeBSD 12.1-RELEASE r354233 GENERIC".
+_KERNEL_LINE = re.compile(r"(?m)^((?:Open|Net|Free)BSD) (\d+\.\d+[\w.-]*) [(#rG]")
 
 
 def _last_line(text: str) -> str:
@@ -148,6 +157,7 @@ def _new_state() -> dict[str, Any]:
         "password": False,
         "shell": False,
         "failed": False,
+        "os_banner": None,
         "emitted": None,
         "emitted_len": 0,
     }
@@ -161,6 +171,8 @@ def _advance(state: dict[str, Any], data: bytes, ctx: ExtractContext) -> None:
     last = _last_line(window)
     if _AUTH_FAILED.search(window):
         state["failed"] = True
+    if state["os_banner"] is None and (kernel := _KERNEL_LINE.search(window)) is not None:
+        state["os_banner"] = f"{kernel.group(1)} {kernel.group(2)}"
     buf: bytearray = state["text"]
     limit = ctx.text_max_bytes * 2  # raw bytes; cleaning shrinks them
     phase = state["phase"]
@@ -222,6 +234,7 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
         state["password"],
         state["shell"],
         state["failed"],
+        state["os_banner"],
     )
     grew = len(state["text"]) != state["emitted_len"]
     if signature == state["emitted"] and not (closing and grew):
@@ -239,4 +252,6 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
         "auth_failed": state["failed"],
         "port": frame.src_port,
     }
+    if state["os_banner"] is not None:
+        facts["os_banner"] = clean_text(state["os_banner"], ctx.text_max_bytes)
     return [observe(frame, NAME, Role.SERVER, facts)]

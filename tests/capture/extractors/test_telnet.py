@@ -54,7 +54,10 @@ def test_telnet_openbsd_session_has_login_and_password_prompts(corpus: Path) -> 
     assert all(w not in str(last["text"]) for w in ("fake", "user", "ping"))
     assert {o.ip for o in observations} == {"192.168.0.1"}
     assert all(o.role is Role.SERVER for o in observations)
-    assert len(observations) <= 5  # on state changes, not one per segment (the file has 40+)
+    assert len(observations) <= 6  # on state changes, not one per segment (the file has 40+)
+    # After the login, the motd's first line is the kernel version (MANIFEST.md: "OpenBSD
+    # 2.6-beta (OOF) #4"): only the OS name and release are kept.
+    assert last["os_banner"] == "OpenBSD 2.6-beta"
 
 
 @pytest.mark.corpus
@@ -272,3 +275,35 @@ def test_telnet_raises_only_decode_error_on_arbitrary_sessions(
         with contextlib.suppress(DecodeError):
             for obs in telnet.extract(frame, ctx):
                 assert len(str(obs.facts["text"]).encode()) <= 64
+
+
+@pytest.mark.parametrize(
+    ("motd", "expected"),
+    [
+        # OpenBSD kern.version, as rc(8) writes it into /etc/motd (split across two segments)
+        (
+            (b"\r\nOpenB", b"SD 6.9 (GENERIC.MP) #473: Mon Apr 19 10:40:28 MDT 2021\r\n$ "),
+            "OpenBSD 6.9",
+        ),
+        ((b"FreeBSD 12.1-RELEASE r354233 GENERIC\r\n", b"$ "), "FreeBSD 12.1-RELEASE"),
+        # a Linux motd names no BSD kernel; prose mentioning OpenBSD is not a version line
+        ((b"Welcome to Ubuntu 14.04.1 LTS\r\n", b"Ask about OpenBSD 7.0 today\r\n$ "), None),
+    ],
+)
+def test_telnet_bsd_kernel_version_line_after_login_is_the_os_banner(
+    motd: tuple[bytes, bytes], expected: str | None
+) -> None:
+    frames = conversation(
+        [
+            (True, IAC_WILL_ECHO_SGA + b"\r\nhost login: "),
+            (False, b"op\r\n"),
+            (True, b"\r\nPassword:"),
+            (False, b"secret\r\n"),
+            (True, b"\r\nLast login: Mon Apr 19 11:00:00 on ttyp0\r\n" + motd[0]),
+            (True, motd[1]),
+        ],
+        dport=23,
+    )
+    last = run(telnet, frames)[-1].facts
+    assert last.get("os_banner") == expected
+    assert "secret" not in str(last["text"])
