@@ -293,22 +293,22 @@ def test_corpus_firmware_recall_where_the_traffic_states_it(corpus_report: dict[
 
 
 @pytest.mark.corpus
-@pytest.mark.xfail(
-    strict=True,
-    reason="model recall where the traffic states it is below 0.85 (docs/benchmarks.md)",
-)
 def test_corpus_model_recall_where_the_traffic_states_it(corpus_report: dict[str, Any]) -> None:
-    require(True, "")
     assert corpus_report["model"]["stated"]["recall"] >= 0.85
+
+
+@pytest.mark.corpus
+def test_corpus_type_targets(corpus_report: dict[str, Any]) -> None:
+    assert corpus_report["type"]["coverage"] >= 0.85 and corpus_report["type"]["f1"] >= 0.95
 
 
 @pytest.mark.corpus
 @pytest.mark.xfail(
     strict=True,
-    reason="type macro-F1 and vendor recall on the corpus are below target (devices the "
-    "inventory does not surface, traffic naming no type); measured in docs/benchmarks.md",
+    reason="vendor recall on the corpus is below 0.98: labelled devices missing from the "
+    "inventory or naming no maker, and an OUI newer than the packaged registry "
+    "(docs/benchmarks.md)",
 )
-def test_corpus_labels_meet_the_type_and_vendor_targets(corpus_report: dict[str, Any]) -> None:
+def test_corpus_vendor_recall_target(corpus_report: dict[str, Any]) -> None:
     require(True, "")
-    assert corpus_report["type"]["coverage"] >= 0.85 and corpus_report["type"]["f1"] >= 0.95
     assert corpus_report["vendor"]["recall"] >= 0.98
