@@ -9,6 +9,7 @@ CACHE="${CACHE:-/var/cache/branchwatch-image}"
 WORK="${WORK:-$REPO/build/image/work}"
 OUT="${OUT:-$REPO/build/image/out}"
 BOOT_MIB="${BOOT_MIB:-512}"
+MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 VERIFY="${VERIFY:-1}"
 IMAGE="$OUT/branchwatch-arm64.img"
 ROOT="$WORK/root"
@@ -45,13 +46,35 @@ stage "venv: $VENV (qemu-user)"
 # No pip in the image: wheels are installed natively below (pip under qemu took minutes).
 in_root /usr/bin/python3 -m venv --without-pip "$VENV"
 
+# ---------------------------------------------------------------- app-stage Debian packages
+DEBS="$CACHE/debs"
+mapfile -t APP_DEBS < <(grep -v '^\s*#' "$HERE/packages-app.txt" | grep .)
+if [ ${#APP_DEBS[@]} -gt 0 ]; then
+    stage "debian packages of packages-app.txt: ${#APP_DEBS[@]} (dpkg -i, qemu-user)"
+    mkdir -p "$DEBS" "$ROOT/tmp/debs"
+    debs_in_root=()
+    for line in "${APP_DEBS[@]}"; do
+        read -r _ _ sha path <<< "$line"
+        deb="$DEBS/${path##*/}"
+        if ! echo "$sha  $deb" | sha256sum -c --quiet 2>/dev/null; then
+            curl -sSf -o "$deb.partial" "$MIRROR/$path"
+            echo "$sha  $deb.partial" | sha256sum -c --quiet
+            mv "$deb.partial" "$deb"
+        fi
+        cp "$deb" "$ROOT/tmp/debs/"
+        debs_in_root+=("/tmp/debs/${path##*/}")
+    done
+    in_root dpkg -i --force-confold "${debs_in_root[@]}"
+    rm -rf "$ROOT/tmp/debs"
+fi
+
 # ---------------------------------------------------------------- wheels
 stage "wheels: project + pinned dependencies for cp${PYVER/./} aarch64"
 WHEELS="$WORK/wheels"
 rm -rf "$WHEELS"; mkdir -p "$WHEELS"
 # The project wheel is built from the committed tree (git archive): reproducible, and setuptools
 # never walks the work tree. Cached by the tree's hash: the same commit is built once.
-COMMIT="$(git -C "$REPO" rev-parse HEAD)"   # the image is built from this commit, not the work tree
+COMMIT="$(git -C "$REPO" rev-parse "${BUILD_COMMIT:-HEAD}")"   # the image's commit (not the work tree)
 TREE="$(git -C "$REPO" rev-parse "$COMMIT^{tree}")"
 PROJECT="$CACHE/project-$TREE"
 if ! ls "$PROJECT"/*.whl >/dev/null 2>&1; then
@@ -105,6 +128,8 @@ INSTALL_KEY="$( { echo "$PYVER $VENV compileall -j1 per wheel, checked-hash, -d 
 INSTALLED="${INSTALLED:-$CACHE/installed}"
 STAGING="$WORK/stage"
 rm -rf "$STAGING"; mkdir -p "$STAGING" "$INSTALLED"
+# Entries made for another Python, installer or compile method are never used again.
+find "$INSTALLED" -mindepth 1 -maxdepth 1 ! -name "*-$INSTALL_KEY" -exec rm -rf {} +
 staged=()
 keys=()
 while read -r sum name; do
@@ -188,7 +213,7 @@ if [ "$VERIFY" = 1 ]; then
 fi
 stage "manifest"
 imagetool manifest "$IMAGE" -o "$OUT/manifest.tsv"
-stage "pack: block map, $COMPRESS${COMPRESS_LEVEL:+ -$COMPRESS_LEVEL}, SHA256SUMS"
+stage "pack: block map, compression $COMPRESS$([ "$COMPRESS" = none ] || echo " -$COMPRESS_LEVEL"), SHA256SUMS"
 imagetool pack "$IMAGE" --compression "$COMPRESS" --level "$COMPRESS_LEVEL"
 ls -l "$OUT"
 stage "done"

@@ -2,6 +2,8 @@
 # Branchwatch SD-card image: the one entry point behind `make image`.
 #
 #   image-build/build.sh [--base-only] [--no-verify]
+#   environment: BUILD_COMMIT (default HEAD), COMPRESS=zstd|xz|none, COMPRESS_LEVEL (3),
+#                CACHE, WORK, OUT, INSTALLED (cache of installed + compiled wheels)
 #
 # Stages (each logged with its time):
 #   host      apt-get install mmdebstrap qemu-user-static binfmt-support arch-test; binfmt
@@ -22,7 +24,10 @@ CACHE="${CACHE:-/var/cache/branchwatch-image}"
 WORK="${WORK:-$REPO/build/image/work}"
 OUT="${OUT:-$REPO/build/image/out}"
 BOOT_MIB="${BOOT_MIB:-512}"
-export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct 2>/dev/null || echo 1767225600)}"
+# The commit the image is built from (default: HEAD when the build starts); check.sh pins it so
+# that its two builds see the same inputs while others commit.
+export BUILD_COMMIT="${BUILD_COMMIT:-$(git -C "$REPO" rev-parse HEAD)}"
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct "$BUILD_COMMIT" 2>/dev/null || echo 1767225600)}"
 BASE_ONLY=0
 VERIFY=1
 for arg in "$@"; do
