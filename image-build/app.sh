@@ -194,6 +194,9 @@ stage "generic: no host keys, empty machine-id, no logs"
 rm -f "$ROOT"/etc/ssh/ssh_host_* "$ROOT/var/lib/dbus/machine-id"
 : > "$ROOT/etc/machine-id"
 rm -rf "$ROOT"/tmp/* "$ROOT"/var/tmp/* "$ROOT"/var/cache/apt/*.bin "$ROOT/root/.cache"
+# ldconfig's aux-cache records inode numbers and times of the libraries: different on every
+# build (seen once dpkg -i ran ldconfig in the app stage). A cache: ldconfig remakes it.
+rm -f "$ROOT/var/cache/ldconfig/aux-cache"
 find "$ROOT/var/log" -type f -delete
 
 stage "boot/root split"

@@ -26,6 +26,9 @@ item() {  # item NAME COMMAND...: run a check, print PASS/FAIL (and what it saw)
 }
 # The unit tests run under qemu-user: the LED and capture tests take some 20 minutes there on
 # these 2 cores (about 1150 tests), QEMU_TESTS="tests/hardware" some 3.
+# tests/capture/test_live.py is left out: qemu-user does not emulate setsockopt(SOL_PACKET,
+# PACKET_AUXDATA) (ENOPROTOOPT, "Protocol not available"), which the live capture needs; it runs
+# natively in `make test` (root) and needs the Pi itself for arm64.
 QEMU_TESTS="${QEMU_TESTS:-tests/hardware tests/capture}"
 # Both builds and the tests use one commit, whatever others commit meanwhile.
 export BUILD_COMMIT="${BUILD_COMMIT:-$(git -C "$REPO" rev-parse HEAD)}"
@@ -142,7 +145,7 @@ run_tests() {
     # must not find root's cache in the world-readable /tmp.
     chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 HOME=/root \
         PYTHONPATH="$TESTSITE" PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 /bin/sh -c \
-        "cd /tmp/src && $VENV/bin/python -m pytest -q -p no:cacheprovider -p bw_qemu_profile -m 'not slow' $QEMU_TESTS" \
+        "cd /tmp/src && $VENV/bin/python -m pytest -q -p no:cacheprovider -p bw_qemu_profile -m 'not slow' --ignore=tests/capture/test_live.py $QEMU_TESTS" \
         > "$WORK/check-tests.log" 2>&1
     local rc=$?
     tail -25 "$WORK/check-tests.log"
