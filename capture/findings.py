@@ -94,6 +94,61 @@ class Finding:
         }
 
 
+def finding_from_parts(
+    kind: FindingKind,
+    rule_id: str,
+    title: str,
+    severity: Severity,
+    devices: tuple[str, ...],
+    first_seen: float,
+    last_seen: float,
+    count: int,
+    attack_technique: str,
+    status: Status,
+    evidence: MappingProxyType[str, Any],
+    dedup_key: str,
+) -> Finding:
+    """A Finding from parts that already satisfy __post_init__ (read-only evidence, a
+    non-empty dedup_key), without the dataclass __init__: the collector decodes about a
+    hundred thousand per CPU-second, and the frozen __init__ (one object.__setattr__ per
+    field) was 4.4 of its 7.5 us. Equal to Finding(...) with the same arguments."""
+    if not dedup_key or type(evidence) is not MappingProxyType:
+        return Finding(
+            kind, rule_id, title, severity, devices, first_seen, last_seen, count,
+            attack_technique, status, evidence, dedup_key,
+        )  # fmt: skip
+    f = _new(Finding)
+    _set_kind(f, kind)
+    _set_rule_id(f, rule_id)
+    _set_title(f, title)
+    _set_severity(f, severity)
+    _set_devices(f, devices)
+    _set_first_seen(f, first_seen)
+    _set_last_seen(f, last_seen)
+    _set_count(f, count)
+    _set_attack_technique(f, attack_technique)
+    _set_status(f, status)
+    _set_evidence(f, evidence)
+    _set_dedup_key(f, dedup_key)
+    return f
+
+
+# The slot descriptors of Finding (a slots dataclass): writing through them is what the
+# frozen __init__ does via object.__setattr__, without the per-call attribute lookup.
+_new = object.__new__
+(
+    _set_kind, _set_rule_id, _set_title, _set_severity, _set_devices, _set_first_seen,
+    _set_last_seen, _set_count, _set_attack_technique, _set_status, _set_evidence,
+    _set_dedup_key,
+) = (
+    Finding.__dict__[name].__set__
+    for name in (
+        "kind", "rule_id", "title", "severity", "devices", "first_seen", "last_seen", "count",
+        "attack_technique", "status", "evidence", "dedup_key",
+    )
+)  # fmt: skip
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}

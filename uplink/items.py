@@ -15,7 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from capture.findings import Finding, FindingKind, Severity, Status
+from capture.findings import Finding, FindingKind, Severity, Status, finding_from_parts
 from uplink.errors import SchemaError
 from uplink.keys import key_id_for
 
@@ -219,7 +219,7 @@ def _finding_fast(obj: dict[str, Any], *, owned: bool) -> Finding | None:
         and status in _STATUSES
     ):
         return None
-    return Finding(
+    return finding_from_parts(
         _FINDING_KINDS[kind],
         rule_id,
         title,
@@ -230,7 +230,7 @@ def _finding_fast(obj: dict[str, Any], *, owned: bool) -> Finding | None:
         count,
         technique,
         _STATUSES[status],
-        MappingProxyType(evidence) if owned else evidence,
+        MappingProxyType(evidence) if owned else MappingProxyType(dict(evidence)),
         dedup_key,
     )
 
