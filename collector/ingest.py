@@ -569,8 +569,7 @@ def _upsert_findings(tx: Tx, sensor_id: str, site: str, items: Sequence[FindingI
     for item in items:
         f = item.finding
         devices = [prefix + d for d in f.devices]
-        # Top-level evidence is a read-only mapping; what it holds came from JSON (plain).
-        evidence = _evidence_json(dict(f.evidence))
+        evidence = _evidence_json(f.evidence)  # read-only mapping: orjson's default copies it
         first_device = devices[0] if devices else None
         if f.kind == "alert":
             alerts.append(
