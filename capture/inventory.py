@@ -57,6 +57,9 @@ _MAC_IN_MESSAGE = frozenset({"dhcp", "arp", "lldp", "cdp", "icmpv6_nd"})
 # Link-scope destinations: a sender of a packet to them is on the link (routers do not
 # forward them), so its address teaches the local subnet.
 _LINK_SCOPE_V4 = ipaddress.ip_network("224.0.0.0/24")
+# The pipeline's fact-less observation of a source no extractor read (capture/pipeline.py):
+# it places the device, but names no protocol the device was seen to speak.
+PRESENCE = "ip"
 _ARP_PREFIX = 24  # ARP gives no mask: assume the /24 around an on-link address
 _ND_PREFIX = 64  # RFC 4291 §2.5.4: global unicast interface identifiers are 64 bits
 
@@ -239,7 +242,7 @@ class Inventory:
             changed = True
         if ip is not None and (not device.is_gateway or self._is_local(ip)):
             changed |= self._add_ip(device, str(ip), vlan, at, absorb=local)
-        if obs.protocol not in device.protocols:
+        if obs.protocol not in device.protocols and obs.protocol != PRESENCE:
             device.protocols.add(obs.protocol)
             changed = True
         changed |= self._add_names(device, obs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -26,10 +27,11 @@ from typing import Any, Protocol
 from capture.device import DeviceRecord
 from capture.errors import DecodeError
 from capture.extractors import ExtractContext, FlowTable
+from capture.extractors.emit import observe as observe_frame
 from capture.findings import Finding
 from capture.frame import Frame
-from capture.inventory import DeviceClassifier, Inventory
-from capture.observation import Observation
+from capture.inventory import PRESENCE, DeviceClassifier, Inventory
+from capture.observation import Observation, Role
 from capture.triage import LINKTYPE_ETHERNET, Triage, parse_frame
 from firmware.config import Config
 
@@ -65,6 +67,7 @@ class Stats:
     deduplicated: int = 0  # repeated payloads not dissected again
     ignored: int = 0  # frames neither counted nor dissected (bulk traffic)
     observations: int = 0
+    presence: int = 0  # "ip" observations: a source seen only in frames no extractor read
     dropped: dict[str, int] = field(default_factory=dict)  # limit -> items refused
     weird: dict[str, int] = field(default_factory=dict)  # DecodeError reason -> packets
     errors: dict[str, int] = field(default_factory=dict)  # module -> exceptions caught
@@ -79,6 +82,7 @@ class Stats:
             "deduplicated": self.deduplicated,
             "ignored": self.ignored,
             "observations": self.observations,
+            "presence": self.presence,
             "dropped": dict(sorted(self.dropped.items())),
             "weird": dict(sorted(self.weird.items())),
             "errors": dict(sorted(self.errors.items())),
@@ -140,6 +144,11 @@ class Pipeline:
         self.inventory = Inventory(config.inventory, classifier)
         self._next_tick_at: float | None = None
         self._logged: set[tuple[str, str]] = set()
+        # (source MAC, source IP, VLAN) -> when it last gave a presence observation; LRU.
+        self._hosts: OrderedDict[tuple[str, str, int | None], float] = OrderedDict()
+        self._hosts_max = cap.flows_max
+        self._hosts_ttl = cap.dedup_ttl_s
+        self.hosts_evicted = 0
 
     def now(self) -> float:
         """The injected clock, else the time of the last packet (wall clock before any)."""
@@ -186,8 +195,12 @@ class Pipeline:
         if modules:
             stats.dissected += 1
             self._dissect(frame, modules)
-        elif not decision.counted and not decision.deduplicated:
-            stats.ignored += 1
+        else:
+            if not decision.counted and not decision.deduplicated:
+                stats.ignored += 1
+            mac, ip = frame.src_mac, frame.src_ip
+            if mac is not None and ip is not None:
+                self._presence(frame, mac, ip)
         if rules is not None:
             self._maybe_tick(at)
 
@@ -207,6 +220,31 @@ class Pipeline:
                 self.observe(obs)
         if scapy_used:
             self.stats.scapy_dissected += 1
+
+    def _presence(self, frame: Frame, mac: str, ip: str) -> None:
+        """A source no extractor read (a protocol we do not dissect): still a device.
+
+        The first such frame of each (MAC, IP, VLAN) within `dedup_ttl_s` becomes a fact-less
+        "ip" observation, so the inventory applies its usual address rules (a routed or
+        internet address behind a MAC is not that MAC's, capture/inventory.py) and the OUI
+        vendor is looked up; repeats only move the device's last_seen. Frames the raw-bytes
+        fast path skipped (bulk TCP, declined UDP flows) never get here: each flow's first
+        payloads and its SYN, FIN and RST do.
+        """
+        key = (mac, ip, frame.vlan)
+        hosts = self._hosts
+        at = frame.at
+        last = hosts.get(key)
+        if last is not None and 0.0 <= at - last < self._hosts_ttl:
+            self.inventory.touch(mac.lower(), at)
+            return
+        hosts[key] = at
+        hosts.move_to_end(key)
+        if len(hosts) > self._hosts_max:
+            hosts.popitem(last=False)
+            self.hosts_evicted += 1
+        self.stats.presence += 1
+        self.observe(observe_frame(frame, PRESENCE, Role.PEER, {}))
 
     def observe(self, obs: Observation) -> DeviceRecord | None:
         """Merge one observation into the inventory and show it to the rules."""
@@ -307,7 +345,10 @@ class Pipeline:
         triage = self.triage
         for name, value in (
             ("capture.dedup_max_entries", triage.dedup_evicted),
-            ("capture.flows_max", triage.flows_evicted + self.ctx.flows.evicted),
+            (
+                "capture.flows_max",
+                triage.flows_evicted + self.ctx.flows.evicted + self.hosts_evicted,
+            ),
         ):
             if value:
                 dropped[name] = value
@@ -330,6 +371,7 @@ class Pipeline:
             deduplicated=stats.deduplicated,
             ignored=stats.ignored,
             observations=stats.observations,
+            presence=stats.presence,
             dropped=dropped,
             weird=dict(stats.weird),
             errors=errors,

@@ -171,7 +171,11 @@ def _v3(data: bytes, pos: int, end: int, facts: dict[str, FactValue], ctx: Extra
         if engine:
             facts["engine_id"] = engine[:32].hex()
             if len(engine) >= 4:  # RFC 3411 §5: first 4 bytes = enterprise, top bit set
-                facts["engine_enterprise"] = int.from_bytes(engine[:4], "big") & 0x7FFFFFFF
+                pen = int.from_bytes(engine[:4], "big") & 0x7FFFFFFF
+                facts["engine_enterprise"] = pen
+                # The enterprise's arc, the form sysObjectID.0 starts with: the sysObjectID
+                # rules (fingerprints/snmp.toml) read both facts.
+                facts["engine_oid"] = f"1.3.6.1.4.1.{pen}"
     role = Role.CLIENT if flags & V3_REPORTABLE else Role.SERVER
     tag, m_start, m_stop = _tlv(data, s_stop, end)
     if tag == SEQUENCE:  # plaintext ScopedPDU: contextEngineID, contextName, PDU

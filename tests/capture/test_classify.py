@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from capture.classify import Classifier
 from capture.device import DeviceRecord
 from capture.observation import Observation, Role
-from firmware.config import ClassifyConfig
+from capture.pipeline import Pipeline
+from capture.sniffer import open_capture
+from firmware.config import ClassifyConfig, Config
 
 YEALINK_MAC = "00:15:65:12:34:56"  # IEEE MA-L 001565 = Xiamen Yealink Network Technology
 VMWARE_MAC = "00:0c:29:40:0e:ef"  # IEEE MA-L 000C29 = VMware, Inc.
@@ -278,3 +281,21 @@ def test_with_the_inventory_a_renewal_and_a_scanner_change_nothing() -> None:
     }
     scanner = inventory.get(RANDOM_MAC)
     assert scanner is not None and scanner.value("type") is None
+
+
+def test_snmpv3_engine_enterprise_names_the_agent_never_the_manager(corpus: Path) -> None:
+    """suricata-verify SNMPv3 capture: agent 192.168.29.160 answers with engine ID 000039e7...
+    (enterprise 14823, Aruba, RFC 3411 §5); manager 192.168.29.58 sends the same engine ID in
+    its requests (the agent's, as USM requires), which must not make it an Aruba device."""
+    pipe = Pipeline(Config())
+    for pkt in open_capture(corpus / "suricata-verify/snmp-v3-encrypted__SNMPv3.pcap"):
+        pipe.process(pkt.data, pkt.at, pkt.linktype, pkt.vlan)
+    agent = pipe.inventory.by_ip("192.168.29.160")
+    manager = pipe.inventory.by_ip("192.168.29.58")
+    assert agent is not None and manager is not None
+    vendor = agent.classification["vendor"]
+    assert vendor.value == "HPE Aruba"
+    assert any("snmp-oid-14823-hpe" in e for e in vendor.evidence)
+    manager_vendor = manager.classification.get("vendor")
+    evidence = manager_vendor.evidence if manager_vendor else []
+    assert not any("snmp" in e for e in evidence)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import types
+from pathlib import Path
 
 import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
@@ -18,6 +19,7 @@ from capture.findings import Finding, FindingKind, Severity
 from capture.frame import Frame
 from capture.observation import Observation, Role
 from capture.pipeline import Pipeline
+from capture.sniffer import open_capture
 from capture.triage import LINKTYPE_ETHERNET
 from firmware.config import Config, config_from_dict
 
@@ -188,7 +190,8 @@ def test_count_only_path_and_new_devices_reach_the_rules() -> None:
     pipe.finish()
     assert [f.tcp_flags for f in rules.frames] == [0x02]
     assert rules.new == [MAC]
-    assert rules.observations == [("fake", MAC), ("fake", MAC)]
+    # The SYN: no extractor here reads it, so its sender is placed by a presence observation.
+    assert rules.observations == [("ip", MAC), ("fake", MAC), ("fake", MAC)]
     assert rules.ticks == [4.0]
     stats = pipe.snapshot()
     assert (stats.counted, stats.ignored, stats.dissected) == (1, 1, 2)
@@ -244,3 +247,84 @@ def test_raw_ip_capture_keys_devices_by_vlan_and_address() -> None:
     pipe.process(raw, 1.0, 101)
     (device,) = pipe.devices()
     assert (device.key, device.mac) == ("0/192.168.1.10", None)
+
+
+# --- presence: a source seen only in frames no extractor reads ------------------------------
+
+
+def _host_udp(src_mac: str, src_ip: str, at_port: int = 7080, ttl: int = 64) -> bytes:
+    return bytes(
+        Ether(src=src_mac, dst="02:00:00:00:00:0b")
+        / IP(src=src_ip, dst="192.168.1.1", ttl=ttl)
+        / UDP(sport=40000, dport=at_port)
+        / b"opaque"
+    )
+
+
+def test_source_no_extractor_reads_is_still_a_device() -> None:
+    pipe = _pipeline(_module("fake", _announce))  # claims only UDP 9999
+    pipe.process(_host_udp(MAC, "192.168.1.37"), 10.0, LINKTYPE_ETHERNET)
+    device = pipe.inventory.get(MAC)
+    assert device is not None and list(device.ips) == ["192.168.1.37"]
+    assert device.protocols == set()  # no protocol was identified
+    stats = pipe.snapshot()
+    assert (stats.presence, stats.observations, stats.dissected) == (1, 1, 0)
+
+
+def test_presence_repeats_only_move_last_seen_until_the_ttl() -> None:
+    config = config_from_dict({"capture": {"dedup_ttl_s": 60}})
+    pipe = Pipeline(config, extractors=(), defaults=False)
+    for at in (10.0, 20.0, 30.0):
+        pipe.process(_host_udp(MAC, "192.168.1.37"), at, LINKTYPE_ETHERNET)
+    assert pipe.snapshot().presence == 1
+    device = pipe.inventory.get(MAC)
+    assert device is not None and (device.first_seen, device.last_seen) == (10.0, 30.0)
+    pipe.process(_host_udp(MAC, "192.168.1.37"), 75.0, LINKTYPE_ETHERNET)  # 65 s after 10 s
+    assert pipe.snapshot().presence == 2
+
+
+def test_presence_keeps_the_inventory_address_rules() -> None:
+    """An internet address behind a MAC with a decremented TTL is a routed host, not a device."""
+    pipe = _pipeline()
+    router = "02:00:00:00:00:0c"
+    pipe.process(_host_udp(router, "8.8.8.8", ttl=117), 1.0, LINKTYPE_ETHERNET)
+    assert pipe.inventory.get(router) is None and len(pipe.inventory) == 0
+    assert pipe.inventory.ignored_remote == 1
+
+
+def test_dissected_frame_gives_no_presence_observation() -> None:
+    pipe = _pipeline(_module("fake", _announce))
+    pipe.process(_udp(b"tv"), 1.0, LINKTYPE_ETHERNET)
+    stats = pipe.snapshot()
+    assert (stats.presence, stats.observations) == (0, 1)
+
+
+def test_presence_memory_is_bounded_and_evictions_are_counted() -> None:
+    config = config_from_dict({"capture": {"flows_max": 2}})
+    pipe = Pipeline(config, extractors=(), defaults=False)
+    for i in range(5):
+        frame = _host_udp(f"02:00:00:00:01:{i:02x}", f"192.168.1.{i + 2}")
+        pipe.process(frame, 1.0 + i, LINKTYPE_ETHERNET)
+    assert len(pipe.inventory) == 5  # every source became a device
+    assert pipe.hosts_evicted == 3  # 5 sources, room for 2
+    # Counted under the limit it shares with the triage's flow table.
+    others = pipe.triage.flows_evicted + pipe.ctx.flows.evicted
+    assert pipe.snapshot().dropped["capture.flows_max"] == others + 3
+    # An evicted source seen again is observed again (it is not lost, only re-learned).
+    pipe.process(_host_udp("02:00:00:00:01:00", "192.168.1.2"), 9.0, LINKTYPE_ETHERNET)
+    assert pipe.snapshot().presence == 6
+
+
+def test_udp_only_sonos_host_in_corpus_is_discovered_with_its_oui_vendor(corpus: Path) -> None:
+    """nDPI/sonos.pcapng: 5c:aa:fd:02:92:1a sends only UDP to port 7080 (17 frames, tshark).
+
+    IEEE MA-L 5CAAFD = "Sonos, Inc."; no extractor reads port 7080, so before presence
+    observations this host was not in the inventory at all.
+    """
+    pipe = Pipeline(Config())
+    for pkt in open_capture(corpus / "nDPI" / "sonos.pcapng"):
+        pipe.process(pkt.data, pkt.at, pkt.linktype, pkt.vlan)
+    device = pipe.inventory.get("5c:aa:fd:02:92:1a")
+    assert device is not None
+    assert any(ip.endswith("192.168.15.37") for ip in device.ips)
+    assert device.classification["vendor"].value == "Sonos"

@@ -76,6 +76,16 @@ def test_snmp_v3_report_and_engine_enterprise(corpus: Path) -> None:
     assert report.role is Role.SERVER
     # engine ID 80001f88...: enterprise 0x1f88 = 8072 (net-snmp) per RFC 3411 §5
     assert report.fact("engine_enterprise") == 8072
+    assert report.fact("engine_oid") == "1.3.6.1.4.1.8072"
+
+
+def test_snmp_v3_encrypted_agent_names_its_enterprise(corpus: Path) -> None:
+    """The agent's report carries engine ID 000039e7 000000a1 c0a81da0 (tshark
+    snmp.msgAuthoritativeEngineID): enterprise 0x39e7 = 14823, IANA's number for Aruba."""
+    obs = _observations(corpus / "suricata-verify/snmp-v3-encrypted__SNMPv3.pcap")
+    agent = [o for o in obs if o.role is Role.SERVER and o.fact("engine_id")]
+    assert agent and {o.fact("engine_id") for o in agent} == {"000039e7000000a1c0a81da0"}
+    assert {o.fact("engine_oid") for o in agent} == {"1.3.6.1.4.1.14823"}
 
 
 def test_snmp_v3_encrypted_pdu_is_recognised(corpus: Path) -> None:
