@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps demo test test-slow lint fmt bench soak eval golden image image-check clean
+.PHONY: install system-deps demo test test-slow lint fmt bench soak eval golden oui image image-check clean
 
 $(STAMP): pyproject.toml
 	@scripts/system-deps.sh
@@ -54,6 +54,10 @@ eval: install
 
 golden: install
 	$(PY) -m tests.golden.regenerate
+
+# The OUI table from the pinned ieee-data .deb (downloaded from Debian's archive; build time only).
+oui: install
+	$(PY) scripts/build_oui.py --fetch
 
 # The arm64 SD-card image (root; not part of `make test`): image-build/README.md.
 image: install

@@ -40,6 +40,7 @@ _ALIASES: dict[str, str] = {
     "sony": "Sony", "sony interactive entertainment": "Sony", "sony mobile": "Sony",
     "tp link": "TP-Link", "tplink": "TP-Link", "d link": "D-Link", "dlink": "D-Link",
     "netgear": "Netgear", "ubiquiti": "Ubiquiti", "ubiquiti inc": "Ubiquiti",
+    "commscope": "CommScope", "sierra wireless ulc": "Sierra Wireless",
     "juniper": "Juniper Networks", "extreme": "Extreme Networks", "arista": "Arista",
     "smc": "SMC Networks", "fortinet": "Fortinet", "palo alto": "Palo Alto Networks",
     "dell": "Dell", "lenovo": "Lenovo", "asustek": "ASUSTek", "asus": "ASUSTek",

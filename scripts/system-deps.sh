@@ -27,7 +27,6 @@ ldconfig -p 2>/dev/null | grep -q 'libfuse\.so\.2' || missing="$missing libfuse2
 [ -e /dev/fuse ] && { command -v fusefat >/dev/null 2>&1 || missing="$missing fusefat"; }
 command -v ssh-keygen >/dev/null 2>&1 || missing="$missing openssh-client"
 command -v strace >/dev/null 2>&1 || missing="$missing strace"
-[ -d /usr/share/ieee-data ] || missing="$missing ieee-data"
 [ -n "${BRANCHWATCH_WITH_TSHARK:-}" ] && { command -v tshark >/dev/null 2>&1 || missing="$missing tshark"; }
 [ -n "${BRANCHWATCH_WITH_POSTGRES:-}" ] && { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"; }
 
