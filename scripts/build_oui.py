@@ -88,7 +88,7 @@ def fetch(dest_dir: Path = FETCH_DIR) -> Path:
     if not dest.exists() or _sha256(dest) != PINNED_SHA256:
         dest_dir.mkdir(parents=True, exist_ok=True)
         partial = dest.with_suffix(".partial")
-        with urllib.request.urlopen(PINNED_URL, timeout=60) as resp:  # noqa: S310 (fixed URL)
+        with urllib.request.urlopen(PINNED_URL, timeout=60) as resp:  # the fixed, pinned URL
             partial.write_bytes(resp.read())
         partial.replace(dest)
     check_deb(dest)
