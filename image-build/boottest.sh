@@ -1,0 +1,152 @@
+#!/bin/bash
+# Optional boot test (`make image-boottest`, root; not in CI, not in `make image-check`):
+# qemu-system-aarch64 -M virt boots a personalised copy of the built image twice, with the
+# image's own kernel, initramfs and root filesystem, and reads the serial console.
+#
+#   image-build/boottest.sh [IMAGE]     default build/image/out/branchwatch-arm64.img
+#   environment: BOOTTEST_WORK (build/image/boottest), BOOTTEST_TIMEOUT (s per boot, 1500),
+#                BOOTTEST_CARD_MIB (size of the emulated card, 3072)
+#
+# Boot 1 must show, on the serial console: the data partition created, first-boot provisioning
+# from the site bundle, and branchwatch.service started (Type=notify: systemd reports it only
+# after the sensor's READY=1). The machine is then powered off through the QEMU monitor
+# (system_powerdown: the virt board's power key, handled by systemd-logind). Boot 2 must start
+# the sensor again with nothing left to provision. Between and after the boots the card is read
+# without mounting (debugfs, mtype): the device key and ssh host keys must exist after boot 1,
+# be unchanged after boot 2, and the site bundle must be gone from the FAT partition.
+#
+# What it does not prove: the Raspberry Pi boot chain (firmware, config.txt, device tree; QEMU
+# loads the kernel and initramfs directly with the root= of cmdline.txt), GPIO (the virt board
+# has none: the LEDs' failure to open is expected in the log), the hardware watchdog, Wi-Fi.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+IMAGE="${1:-$REPO/build/image/out/branchwatch-arm64.img}"
+WORK="${BOOTTEST_WORK:-$REPO/build/image/boottest}"
+TIMEOUT="${BOOTTEST_TIMEOUT:-1500}"
+CARD_MIB="${BOOTTEST_CARD_MIB:-3072}"
+HOSTPY="$REPO/.venv/bin/python"; [ -x "$HOSTPY" ] || HOSTPY=python3
+
+[ "$(id -u)" = 0 ] || { echo "boottest.sh: needs root (apt-get for qemu-system-arm)" >&2; exit 1; }
+[ -f "$IMAGE" ] || { echo "boottest.sh: no image at $IMAGE (make image first)" >&2; exit 1; }
+command -v qemu-system-aarch64 >/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-arm
+}
+T0=$(date +%s)
+stage() { echo "== $(date -u +%H:%M:%S) +$(( $(date +%s) - T0 ))s: $*"; }
+fail() { echo "boottest: FAIL: $*" >&2; exit 1; }
+
+rm -rf "$WORK"; mkdir -p "$WORK"
+DISK="$WORK/card.img"
+stage "card: a copy of $(basename "$IMAGE") on a ${CARD_MIB} MiB card"
+cp --sparse=always "$IMAGE" "$DISK"
+truncate -s "${CARD_MIB}M" "$DISK"
+
+# Byte offset of partition N (sfdisk's JSON, 512-byte sectors).
+offset() { sfdisk -J "$DISK" | "$HOSTPY" -c "import json,sys; t=json.load(sys.stdin)['partitiontable']; print([p for p in t['partitions'] if p['node'].endswith(sys.argv[1])][0]['start']*512)" "$1"; }
+BOOT_OFF=$(offset 1)
+ROOT_OFF=$(offset 2)
+
+stage "site bundle: personalise (imagetool), as an IT team would"
+cat > "$WORK/site.toml" <<'EOF'
+site = "boottest"
+sensor_id = "boottest-01"
+broker = "mqtts://10.0.2.2:8883"
+token = "boottest-enrolment-token-not-a-secret"
+capture_interface = "eth0"
+ntp_servers = ["10.0.2.2"]
+
+[uplink]
+interface = "eth1"
+address = "dhcp"
+EOF
+PYTHONPATH="$REPO:$HERE" "$HOSTPY" -m imagetool personalise "$DISK" "$WORK/site.toml"
+
+stage "kernel and initramfs named in config.txt, from the FAT partition"
+mtype -i "$DISK@@$BOOT_OFF" ::/config.txt > "$WORK/config.txt"
+mtype -i "$DISK@@$BOOT_OFF" ::/cmdline.txt > "$WORK/cmdline.txt"
+KERNEL=$(sed -n 's/^kernel=//p' "$WORK/config.txt" | tail -n 1)
+INITRD=$(sed -n 's/^initramfs \([^ ]*\).*/\1/p' "$WORK/config.txt" | tail -n 1)
+[ -n "$KERNEL" ] && [ -n "$INITRD" ] || fail "config.txt names no kernel= / initramfs"
+mcopy -n -i "$DISK@@$BOOT_OFF" "::/$KERNEL" "$WORK/kernel"
+mcopy -n -i "$DISK@@$BOOT_OFF" "::/$INITRD" "$WORK/initrd"
+# The card's own command line, with the console on the virt board's PL011 and classic NIC names
+# (virtio NICs: eth0 = capture, eth1 = uplink, as in the bundle).
+CMDLINE="$(sed -e 's/console=[^ ]*//g' "$WORK/cmdline.txt" | xargs) console=ttyAMA0"
+grep -q "net.ifnames=0" <<< "$CMDLINE" || CMDLINE="$CMDLINE net.ifnames=0"
+grep -q "root=LABEL=rootfs" <<< "$CMDLINE" || fail "cmdline.txt has no root=LABEL=rootfs"
+echo "kernel $KERNEL, initramfs $INITRD, cmdline: $CMDLINE"
+
+boot() { # boot N: run until the sensor has started (or failure/timeout), then power off
+    local n=$1 log="$WORK/serial-$1.log" mon="$WORK/monitor-$1.sock" start pid rc=0
+    stage "boot $n: qemu-system-aarch64 -M virt (TCG), serial log $log"
+    start=$(date +%s)
+    qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 2048 -nographic -no-reboot \
+        -kernel "$WORK/kernel" -initrd "$WORK/initrd" -append "$CMDLINE" \
+        -drive "file=$DISK,format=raw,if=none,id=card" -device virtio-blk-pci,drive=card \
+        -netdev user,id=cap,restrict=on -device virtio-net-pci,netdev=cap \
+        -netdev user,id=up -device virtio-net-pci,netdev=up \
+        -monitor "unix:$mon,server,nowait" -serial "file:$log" -display none \
+        </dev/null >"$WORK/qemu-$n.out" 2>&1 &
+    pid=$!
+    while :; do
+        sleep 5
+        if grep -qa "Started branchwatch.service" "$log" 2>/dev/null; then break; fi
+        if grep -qaE "emergency mode|Kernel panic|Failed to start branchwatch" "$log" 2>/dev/null; then
+            rc=1; break
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then rc=1; break; fi
+        if [ $(( $(date +%s) - start )) -ge "$TIMEOUT" ]; then rc=2; break; fi
+    done
+    local ready=$(( $(date +%s) - start ))
+    if kill -0 "$pid" 2>/dev/null; then
+        sleep 20  # let the sensor run a little (its first findings, the uplink's retries)
+        "$HOSTPY" -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'system_powerdown\n'); s.close()" "$mon" || true
+        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 5; done
+        if kill -0 "$pid" 2>/dev/null; then echo "boot $n: no clean power-off in 300 s: killed"; kill "$pid"; fi
+    fi
+    wait "$pid" 2>/dev/null || true
+    local total=$(( $(date +%s) - start ))
+    echo "boot $n: sensor started after ${ready} s; powered off after ${total} s (rc=$rc)"
+    echo "boot$n ready_s=$ready total_s=$total rc=$rc" >> "$WORK/times"
+    [ "$rc" = 0 ] || { tail -n 60 "$log"; fail "boot $n: $( [ "$rc" = 2 ] && echo timeout || echo 'failed (see log)')"; }
+}
+
+# The identity on the card after a boot: sha256 (16 hex digits) of the device keys on the data
+# partition (firmware/provision.py: keys/signing.key, keys/tls.key) and of the ssh host keys.
+identity() {
+    local data_off out="$WORK/identity-$1" f
+    data_off=$(offset 3)
+    : > "$out"
+    for f in /branchwatch/keys/signing.key /branchwatch/keys/tls.key; do
+        echo "data:$f $(debugfs -R "cat $f" "$DISK?offset=$data_off" 2>/dev/null | sha256sum | cut -c1-16)" >> "$out"
+    done
+    for f in ed25519 ecdsa rsa; do
+        f="/etc/ssh/ssh_host_${f}_key"
+        echo "root:$f $(debugfs -R "cat $f" "$DISK?offset=$ROOT_OFF" 2>/dev/null | sha256sum | cut -c1-16)" >> "$out"
+    done
+    cat "$out"
+}
+
+boot 1
+grep -qa "branchwatch-datapart" "$WORK/serial-1.log" || fail "boot 1: no data partition step on the console"
+sfdisk -d "$DISK" | grep -q "^${DISK}3 :" || fail "boot 1: no partition 3 in the table"
+stage "after boot 1: card contents"
+mdir -i "$DISK@@$BOOT_OFF" -b :: > "$WORK/fat-1.txt"
+if grep -q "site.toml" "$WORK/fat-1.txt"; then fail "boot 1: site.toml still on the FAT partition"; fi
+grep -q "PROVISIONED.txt" "$WORK/fat-1.txt" || fail "boot 1: no PROVISIONED.txt"
+if grep -a -q "boottest-enrolment-token" <(dd if="$DISK" bs=1M skip=$((BOOT_OFF / 1048576)) count=512 2>/dev/null); then
+    fail "boot 1: the bundle's token is still readable in the FAT partition's bytes"
+fi
+identity 1
+# e3b0c44298fc1c14: the sha256 of nothing (debugfs found no such file)
+[ "$(grep -c ' e3b0c44298fc1c14$' "$WORK/identity-1" || true)" = 0 ] || fail "boot 1: a key is missing"
+
+boot 2
+stage "after boot 2: same identity"
+identity 2
+cmp -s "$WORK/identity-1" "$WORK/identity-2" || { diff "$WORK/identity-1" "$WORK/identity-2"; fail "identity changed on boot 2"; }
+stage "passed"
+cat "$WORK/times"
