@@ -1,4 +1,5 @@
-"""TLS ClientHello: Frame → Observation (SNI, ALPN, offered versions, JA4 fingerprint).
+"""TLS handshakes: Frame → Observation. ClientHello (SNI, ALPN, offered versions, JA4
+fingerprint); the server's first flight (chosen version; in TLS 1.2 and older its certificate).
 
 The ClientHello is the first record a TLS client sends (RFC 8446 §4.1.2; RFC 5246 §7.4.1.2
 for TLS 1.2 and older). It normally fits one TCP segment; when it does not (post-quantum
@@ -13,6 +14,15 @@ extension list without SNI (0x0000) and ALPN (0x0010), then "_" and the signatur
 algorithms in wire order. GREASE values (RFC 8701) are ignored everywhere.
 
 Added fact keys: `port` (the server port), `truncated` (bool, only when true).
+
+The server's answer (role server): its ServerHello gives `tls_version` (the supported_versions
+extension's choice in TLS 1.3, RFC 8446 §4.2.1, else the legacy field). Up to TLS 1.2 the
+Certificate message follows in clear (RFC 5246 §7.4.2): the leaf certificate (the first of the
+list) gives `cert_subject` and `cert_issuer` (RFC 4514 strings, most specific RDN first),
+`cert_san` (its DNS names, at most 8) and `cert_self_signed` (subject == issuer). Handshake
+records are collected in sequence from the ServerHello on, up to SERVER_FLIGHT_MAX bytes; the
+observation is made at the certificate, at ServerHelloDone, at the first non-handshake record
+(TLS 1.3 encrypts its certificate; a resumed session sends none), or when the stream breaks.
 """
 
 from __future__ import annotations
@@ -20,6 +30,8 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass, field
+
+from cryptography import x509
 
 from capture.errors import DecodeError
 from capture.extractors import ExtractContext
@@ -37,6 +49,11 @@ SCAPY = False
 
 CONTENT_HANDSHAKE = 0x16
 HANDSHAKE_CLIENT_HELLO = 0x01
+HANDSHAKE_SERVER_HELLO = 0x02
+HANDSHAKE_CERTIFICATE = 0x0B
+HANDSHAKE_SERVER_HELLO_DONE = 0x0E
+SERVER_FLIGHT_MAX = 16384  # bytes of the server's handshake records kept to find the certificate
+SAN_MAX = 8
 EXT_SNI = 0x0000
 EXT_SIG_ALGS = 0x000D
 EXT_ALPN = 0x0010
@@ -201,10 +218,167 @@ def _is_hello_start(payload: bytes) -> bool:
     )
 
 
+def _is_server_hello_start(payload: bytes) -> bool:
+    return (
+        len(payload) >= 6
+        and payload[0] == CONTENT_HANDSHAKE
+        and payload[1] == 3
+        and payload[2] <= 4
+        and payload[5] == HANDSHAKE_SERVER_HELLO
+    )
+
+
 def wants(frame: Frame) -> bool:
     if not frame.is_tcp:
         return False
-    return _is_hello_start(frame.data[frame.payload_offset : frame.payload_offset + 6])
+    head = frame.data[frame.payload_offset : frame.payload_offset + 6]
+    return _is_hello_start(head) or _is_server_hello_start(head)
+
+
+@dataclass(slots=True)
+class ServerFlight:
+    """What the server's handshake records said so far."""
+
+    version: int | None = None
+    cert_der: bytes | None = None
+    done: bool = False  # nothing more to read in clear
+
+
+def _server_version(body: bytes) -> int:
+    """The version a ServerHello body chose (RFC 8446 §4.1.3, §4.2.1)."""
+    if len(body) < 38:
+        raise DecodeError("tls_server_hello_truncated")
+    version = int(_U16.unpack_from(body, 0)[0])
+    off = 35 + body[34] + 3  # version, random, session id, cipher suite, compression
+    if off + 2 > len(body):
+        return version  # no extensions (TLS 1.0-1.2)
+    end = min(len(body), off + 2 + _U16.unpack_from(body, off)[0])
+    off += 2
+    while off + 4 <= end:
+        kind, length = struct.unpack_from("!HH", body, off)
+        if kind == EXT_SUPPORTED_VERSIONS and length == 2 and off + 6 <= end:
+            return int(_U16.unpack_from(body, off + 4)[0])
+        off += 4 + length
+    return version
+
+
+def _leaf_certificate(body: bytes) -> bytes:
+    """The first certificate of a TLS 1.2 Certificate message body (RFC 5246 §7.4.2)."""
+    if len(body) < 6:
+        raise DecodeError("tls_certificate_truncated")
+    total = int.from_bytes(body[0:3], "big")
+    first = int.from_bytes(body[3:6], "big")
+    if first == 0 or 6 + first > len(body) or 3 + total > len(body) or first + 3 > total:
+        raise DecodeError("tls_certificate_length")
+    return body[6 : 6 + first]
+
+
+def scan_server_flight(buf: bytes) -> ServerFlight:
+    """Walk the server's records in `buf` for its version and leaf certificate.
+
+    Handshake messages are read from complete records and from the part of a record still
+    arriving; a message is used only once it is complete.
+    """
+    flight = ServerFlight()
+    messages = bytearray()
+    off, n = 0, len(buf)
+    while off + 5 <= n:
+        if buf[off] != CONTENT_HANDSHAKE:
+            flight.done = True  # ChangeCipherSpec or encrypted data: no more handshake in clear
+            break
+        end = off + 5 + _U16.unpack_from(buf, off + 3)[0]
+        messages += buf[off + 5 : min(end, n)]  # a record still arriving: its complete messages
+        if end > n:
+            break
+        off = end
+    i = 0
+    while i + 4 <= len(messages):
+        kind = messages[i]
+        length = int.from_bytes(messages[i + 1 : i + 4], "big")
+        if i + 4 + length > len(messages):
+            break
+        body = bytes(messages[i + 4 : i + 4 + length])
+        if kind == HANDSHAKE_SERVER_HELLO:
+            flight.version = _server_version(body)
+            if flight.version == 0x0304:
+                flight.done = True  # the rest of a TLS 1.3 handshake is encrypted
+                return flight
+        elif kind == HANDSHAKE_CERTIFICATE:
+            flight.cert_der = _leaf_certificate(body)
+            flight.done = True
+            return flight
+        elif kind == HANDSHAKE_SERVER_HELLO_DONE:
+            flight.done = True
+            return flight
+        i += 4 + length
+    return flight
+
+
+def certificate_facts(der: bytes, max_bytes: int) -> dict[str, FactValue]:
+    """Subject, issuer and DNS names of a DER certificate.
+
+    Raises:
+        DecodeError: not a certificate `cryptography` can read.
+    """
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        subject = cert.subject.rfc4514_string()
+        issuer = cert.issuer.rfc4514_string()
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+            names = san.value.get_values_for_type(x509.DNSName)[:SAN_MAX]
+        except x509.ExtensionNotFound:
+            names = []
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise DecodeError("tls_certificate") from exc
+    return {
+        "cert_subject": clean_text(subject, max_bytes),
+        "cert_issuer": clean_text(issuer, max_bytes),
+        "cert_san": tuple(clean_text(name, max_bytes) for name in names),
+        "cert_self_signed": cert.subject == cert.issuer,
+    }
+
+
+def _server_observation(frame: Frame, buf: bytes, ctx: ExtractContext) -> list[Observation]:
+    flight = scan_server_flight(buf)
+    if flight.version is None:
+        return []
+    facts: dict[str, FactValue] = {
+        "tls_version": _VERSION_NAMES.get(flight.version, f"0x{flight.version:04x}"),
+        "port": frame.src_port,
+    }
+    if flight.cert_der is not None:
+        facts.update(certificate_facts(flight.cert_der, ctx.text_max_bytes))
+    return [observe(frame, NAME, Role.SERVER, facts)]
+
+
+def _server_flow_key(frame: Frame) -> tuple[object, ...]:
+    return ("tls-server", frame.vlan, frame.src_ip, frame.src_port, frame.dst_ip, frame.dst_port)
+
+
+def _server_extract(frame: Frame, ctx: ExtractContext, start: bool) -> list[Observation] | None:
+    """The server flight's part of `extract`; None when this frame is not part of one."""
+    key = _server_flow_key(frame)
+    payload = frame.payload
+    if start:
+        ctx.flows.drop(key)
+        buf = payload
+    else:
+        state = ctx.flows.get(key, create=False)
+        if state is None:
+            return None
+        if frame.tcp_seq != state["next_seq"]:  # lost or reordered: report what was read
+            ctx.flows.drop(key)
+            return _server_observation(frame, state["buf"], ctx)
+        buf = state["buf"] + payload
+    flight = scan_server_flight(buf)
+    if flight.done or len(buf) >= SERVER_FLIGHT_MAX or frame.tcp_seq is None:
+        ctx.flows.drop(key)
+        return _server_observation(frame, buf[:SERVER_FLIGHT_MAX], ctx)
+    state = ctx.flows.get(key)
+    assert state is not None  # create=True always returns a dict
+    state.update(buf=buf, next_seq=(frame.tcp_seq + len(payload)) & 0xFFFFFFFF)
+    return []
 
 
 def _observation(frame: Frame, record: bytes, ctx: ExtractContext) -> Observation:
@@ -240,8 +414,14 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
     data, off = frame.data, frame.payload_offset
     if not frame.is_tcp or off >= len(data):
         return []
+    head = data[off : off + 6]
+    if _is_server_hello_start(head):
+        return _server_extract(frame, ctx, start=True) or []
+    server = _server_extract(frame, ctx, start=False)
+    if server is not None:
+        return server
     key = _flow_key(frame)
-    if _is_hello_start(data[off : off + 6]):
+    if _is_hello_start(head):
         payload = frame.payload
         ctx.flows.drop(key)
         need = 5 + _U16.unpack_from(payload, 3)[0]

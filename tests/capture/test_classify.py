@@ -299,3 +299,18 @@ def test_snmpv3_engine_enterprise_names_the_agent_never_the_manager(corpus: Path
     manager_vendor = manager.classification.get("vendor")
     evidence = manager_vendor.evidence if manager_vendor else []
     assert not any("snmp" in e for e in evidence)
+
+
+def test_sonos_player_is_typed_by_its_device_certificate(corpus: Path) -> None:
+    """nDPI/sonos.pcapng: 192.168.1.70 serves TLS on 1443 with a certificate issued by
+    'Sonos Device Authentication Root CA' (tshark x509 dissector)."""
+    pipe = Pipeline(Config())
+    for pkt in open_capture(corpus / "nDPI/sonos.pcapng"):
+        pipe.process(pkt.data, pkt.at, pkt.linktype, pkt.vlan)
+    player = pipe.inventory.by_ip("192.168.1.70")
+    assert player is not None
+    for name, value in (("type", "audio"), ("vendor", "Sonos")):
+        field = player.classification[name]
+        assert field.value == value
+        assert any("tls-cert-sonos-device-ca" in e for e in field.evidence), name
+    assert "tcp/1443" in player.services and player.services["tcp/1443"].name == "tls"

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import struct
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +20,13 @@ from capture.errors import DecodeError
 from capture.extractors import ExtractContext, tls
 from capture.frame import Frame
 from capture.observation import Observation, Role
-from tests.capture.extractors.tcpframes import CLIENT_IP, read_frames, run, tcp_frame
+from tests.capture.extractors.tcpframes import (
+    CLIENT_IP,
+    read_frames,
+    run,
+    tcp_frame,
+    tcp_payload_frames,
+)
 
 
 def _offered(frame: Frame) -> bool:
@@ -23,8 +34,12 @@ def _offered(frame: Frame) -> bool:
     return frame.is_tcp and (frame.src_port in ports or frame.dst_port in ports or tls.wants(frame))
 
 
-def _hellos(path: Path) -> list[Observation]:
+def _observations(path: Path) -> list[Observation]:
     return run(tls, (f for f in read_frames(path) if _offered(f)))
+
+
+def _hellos(path: Path) -> list[Observation]:
+    return [o for o in _observations(path) if o.role is Role.CLIENT]
 
 
 # Expected JA4 per client port: FoxIO-LLC/ja4 python/test/testdata/tls-handshake.pcapng.json
@@ -192,3 +207,139 @@ def test_tls_raises_only_decode_error_on_arbitrary_hello_bytes(body: bytes, decl
     for seq, payload in ((1000, record), (1000 + len(record), body)):
         with contextlib.suppress(DecodeError):
             tls.extract(tcp_frame(payload, dport=443, seq=seq), ctx)
+
+
+# --- the server's flight: version and certificate ------------------------------------------
+
+
+def _server_hello(version_ext: int | None = None, legacy: int = 0x0303) -> bytes:
+    """A ServerHello handshake message (RFC 8446 §4.1.3), optionally with supported_versions."""
+    exts = b""
+    if version_ext is not None:
+        exts = _ext(0x002B, struct.pack("!H", version_ext))
+    body = struct.pack("!H", legacy) + bytes(32) + b"\x00" + b"\xc0\x2f" + b"\x00"
+    body += struct.pack("!H", len(exts)) + exts
+    return b"\x02" + len(body).to_bytes(3, "big") + body
+
+
+def _certificate_message(*ders: bytes) -> bytes:
+    chain = b"".join(len(d).to_bytes(3, "big") + d for d in ders)
+    body = len(chain).to_bytes(3, "big") + chain
+    return b"\x0b" + len(body).to_bytes(3, "big") + body
+
+
+def _records(messages: bytes, version: bytes = b"\x03\x03") -> bytes:
+    return b"\x16" + version + struct.pack("!H", len(messages)) + messages
+
+
+def _hue_like_certificate() -> bytes:
+    """A certificate shaped like a Hue bridge's (issuer C=NL, O=Philips Hue, CN=root-bridge)."""
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "NL"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Philips Hue"),
+                x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            ]
+        )
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("ecb5fafffe123456"))
+        .issuer_name(name("root-bridge"))
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("ecb5fafffe123456")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_tls_server_flight_split_over_segments_gives_version_and_certificate() -> None:
+    der = _hue_like_certificate()
+    flight = _records(
+        _server_hello() + _certificate_message(der, b"\x30\x00") + b"\x0e\x00\x00\x00"
+    )
+    cut = 200  # inside the certificate: it runs into the second segment
+    assert len(flight) > cut + 100
+    ctx = ExtractContext()
+    first = tcp_frame(flight[:cut], dport=443, from_server=True, seq=5000)
+    assert tls.wants(first)
+    assert tls.extract(first, ctx) == []
+    [obs] = tls.extract(tcp_frame(flight[cut:], dport=443, from_server=True, seq=5000 + cut), ctx)
+    assert obs.role is Role.SERVER and obs.facts["port"] == 443
+    assert obs.facts["tls_version"] == "1.2"
+    assert obs.facts["cert_subject"] == "CN=ecb5fafffe123456,O=Philips Hue,C=NL"
+    assert obs.facts["cert_issuer"] == "CN=root-bridge,O=Philips Hue,C=NL"
+    assert obs.facts["cert_san"] == ("ecb5fafffe123456",)
+    assert obs.facts["cert_self_signed"] is False
+    assert len(ctx.flows) == 0  # nothing kept after the observation
+
+
+def test_tls_13_server_hello_gives_the_version_only() -> None:
+    record = _records(_server_hello(version_ext=0x0304))
+    [obs] = tls.extract(tcp_frame(record, dport=443, from_server=True), ExtractContext())
+    assert obs.facts["tls_version"] == "1.3" and "cert_subject" not in obs.facts
+
+
+def test_tls_resumed_session_ends_at_change_cipher_spec_without_certificate() -> None:
+    record = _records(_server_hello()) + b"\x14\x03\x03\x00\x01\x01"
+    [obs] = tls.extract(tcp_frame(record, dport=443, from_server=True), ExtractContext())
+    assert obs.facts["tls_version"] == "1.2" and "cert_subject" not in obs.facts
+
+
+def test_tls_server_flight_broken_sequence_reports_the_version_read() -> None:
+    der = _hue_like_certificate()
+    flight = _records(_server_hello() + _certificate_message(der))
+    ctx = ExtractContext()
+    assert tls.extract(tcp_frame(flight[:100], dport=443, from_server=True, seq=1), ctx) == []
+    [obs] = tls.extract(tcp_frame(flight[150:], dport=443, from_server=True, seq=151), ctx)
+    assert obs.facts["tls_version"] == "1.2" and "cert_subject" not in obs.facts
+
+
+@pytest.mark.parametrize(
+    ("messages", "reason"),
+    [
+        (b"\x0b\x00\x00\x08" + bytes.fromhex("000005000002") + b"\x30\x00", "tls_certificate"),
+        (b"\x0b\x00\x00\x06" + bytes.fromhex("000010000010"), "tls_certificate_length"),
+        (b"\x02\x00\x00\x04\x03\x03\x00\x00", "tls_server_hello_truncated"),
+    ],
+)
+def test_tls_malformed_server_flight_raises_decode_error(messages: bytes, reason: str) -> None:
+    record = _records(_server_hello() + messages if messages[0] == 0x0B else messages)
+    with pytest.raises(DecodeError) as err:
+        tls.extract(tcp_frame(record, dport=443, from_server=True), ExtractContext())
+    assert err.value.reason == reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=600))
+def test_tls_raises_only_decode_error_on_arbitrary_server_flights(body: bytes) -> None:
+    record = _records(_server_hello() + b"\x0b" + len(body).to_bytes(3, "big") + body)
+    with contextlib.suppress(DecodeError):
+        tls.extract(tcp_frame(record, dport=443, from_server=True), ExtractContext())
+
+
+@pytest.mark.corpus
+def test_tls_sonos_player_certificate_from_the_corpus(corpus: Path) -> None:
+    """nDPI/sonos.pcapng frames 8+10: the player 192.168.1.70:1443 sends its certificate in two
+    segments; subject, issuer and DNS names as tshark's x509 dissector shows them."""
+    # Every TCP payload, as the triage's flow memory offers a flow tls.wants() once accepted.
+    observed = run(tls, tcp_payload_frames(corpus / "nDPI/sonos.pcapng"))
+    servers = [o for o in observed if o.role is Role.SERVER]
+    [obs] = servers
+    assert obs.ip == "192.168.1.70" and obs.facts["port"] == 1443
+    assert obs.facts["cert_issuer"] == (
+        "CN=Sonos Device Authentication Root CA,OU=Sonos Devices,O=Sonos\\, Inc,"
+        "L=Santa Barbara,ST=California,C=US"
+    )
+    assert "CN=347E5CFFA26E" in str(obs.facts["cert_subject"])
+    assert obs.facts["cert_san"] == (
+        "sonos-347E5CFFA26E.local",
+        "sonos-347E5CFFA26E.smartspeaker.audio",
+    )
