@@ -305,10 +305,17 @@ def test_corpus_type_targets(corpus_report: dict[str, Any]) -> None:
 @pytest.mark.corpus
 @pytest.mark.xfail(
     strict=True,
-    reason="vendor recall on the corpus is below 0.98: labelled devices missing from the "
-    "inventory or naming no maker, and an OUI newer than the packaged registry "
-    "(docs/benchmarks.md)",
+    reason="vendor recall on the corpus is 79/82, below 0.98: a label keyed on a sanitised "
+    "frame address, a maker named nowhere in the packets, a TiVo beacon naming only a model "
+    "number (docs/benchmarks.md); 80/82 is the best reachable",
 )
 def test_corpus_vendor_recall_target(corpus_report: dict[str, Any]) -> None:
     require(True, "")
     assert corpus_report["vendor"]["recall"] >= 0.98
+
+
+@pytest.mark.corpus
+def test_corpus_vendor_recall_does_not_regress(corpus_report: dict[str, Any]) -> None:
+    """The floor reached so far (79/82 on 2026-11-27), every vendor answer right."""
+    assert corpus_report["vendor"]["correct"] >= 79
+    assert corpus_report["vendor"]["precision"] == 1.0
