@@ -95,9 +95,16 @@ def read_bundle(path: Path) -> dict[str, Any]:
     problems += [f"{key}: required" for key in _REQUIRED if not data.get(key)]
     if data.get("broker"):
         try:
-            parse_broker_url(str(data["broker"]))
+            tls = parse_broker_url(str(data["broker"]))[2]
         except ProvisionError as exc:
             problems.append(f"broker: {exc}")
+        else:
+            if tls and not data.get("ca_cert"):
+                # The sensor verifies the broker against this CA: without it no TLS connection
+                # (enrolment, upload) can ever succeed, so the card is refused at HQ.
+                problems.append("ca_cert: required with an mqtts:// broker (the collector's CA)")
+    if data.get("token") and not (data.get("enrol_cert") and data.get("enrol_key")):
+        problems.append("enrol_cert, enrol_key: required with a token (the enrolment identity)")
     address = data.get("uplink", {}).get("address", "dhcp")
     if isinstance(address, str) and address != "dhcp":
         try:

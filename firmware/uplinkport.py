@@ -117,6 +117,7 @@ class UplinkPort:
                     keepalive_s=up.keepalive_s,
                 ),
                 on_command=self._on_command if ack_key is not None else None,
+                prepare=self._enrolled,
             )
             self.forwarder = Forwarder(
                 self.buffer,
@@ -130,10 +131,38 @@ class UplinkPort:
                 ack_key=ack_key,
                 clock=clock,
             )
+        self._config = config
+        self._identity = identity
+        self.enrol_failures = 0
+        self._enrol_error = ""
         self._storage_fault = False
         self._store_failures = 0
         self._lock = threading.Lock()
         self._started = False
+
+    def _enrolled(self) -> bool:
+        """Before each connection attempt: complete a pending enrolment (the publisher's
+        thread, with its backoff). A sensor whose first boot found the broker unreachable
+        captures and buffers meanwhile, and enrols as soon as the link comes up."""
+        from firmware.enrol import enrol, is_pending
+        from uplink.publisher import EnrolmentError
+
+        if not is_pending(self._config):
+            return True
+        try:
+            enrol(self._config, self._identity)
+        except (EnrolmentError, OSError) as exc:
+            self.enrol_failures += 1
+            if isinstance(exc, EnrolmentError) and exc.refused and self.publisher is not None:
+                self.publisher.auth_failed = True  # LED: the collector refused this sensor
+            message = str(exc)
+            # Once per distinct reason at WARNING: a link down for days retries all along.
+            level = logging.DEBUG if message == self._enrol_error else logging.WARNING
+            log.log(level, "enrolment not completed (retrying with backoff): %s", message)
+            self._enrol_error = message
+            return False
+        log.info("enrolment completed")
+        return True
 
     def start(self) -> None:
         if self.forwarder is not None and not self._started:
@@ -198,6 +227,7 @@ class UplinkPort:
             "buffer_rejected": stats.rejected,
             "evicted_items": stats.evicted_items,
             "commands_rejected": self.commands_rejected,
+            "enrol_failures": self.enrol_failures,
         }
         connected = auth_failed = False
         last_ack_at = None

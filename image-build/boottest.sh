@@ -49,12 +49,25 @@ offset() { sfdisk -J "$DISK" | "$HOSTPY" -c "import json,sys; t=json.load(sys.st
 BOOT_OFF=$(offset 1)
 ROOT_OFF=$(offset 2)
 
-stage "site bundle: personalise (imagetool), as an IT team would"
-cat > "$WORK/site.toml" <<'EOF'
+stage "site bundle: a throw-away CA and enrolment identity; personalise (imagetool)"
+# The broker (10.0.2.2 is the host as QEMU's user network shows it) is not running: this is
+# the branch whose link is down at first boot. The sensor must still start, capture and
+# buffer, and keep retrying its enrolment.
+pki="$WORK/pki"; mkdir -p "$pki"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -keyout "$pki/ca.key" -out "$pki/ca.crt" -subj "/CN=boottest CA" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$pki/enrol.key" -out "$pki/enrol.csr" -subj "/CN=enrol.boottest-01" 2>/dev/null
+openssl x509 -req -in "$pki/enrol.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+    -CAcreateserial -days 2 -out "$pki/enrol.crt" 2>/dev/null
+cat > "$WORK/site.toml" <<EOF
 site = "boottest"
 sensor_id = "boottest-01"
 broker = "mqtts://10.0.2.2:8883"
 token = "boottest-enrolment-token-not-a-secret"
+ca_cert = """$(cat "$pki/ca.crt")"""
+enrol_cert = """$(cat "$pki/enrol.crt")"""
+enrol_key = """$(cat "$pki/enrol.key")"""
 capture_interface = "eth0"
 ntp_servers = ["10.0.2.2"]
 
@@ -76,6 +89,11 @@ mcopy -n -i "$DISK@@$BOOT_OFF" "::/$INITRD" "$WORK/initrd"
 # (virtio NICs: eth0 = capture, eth1 = uplink, as in the bundle).
 CMDLINE="$(sed -e 's/console=[^ ]*//g' "$WORK/cmdline.txt" | xargs) console=ttyAMA0"
 grep -q "net.ifnames=0" <<< "$CMDLINE" || CMDLINE="$CMDLINE net.ifnames=0"
+# Emulated (TCG) arm64 runs roughly 10-20x slower than a Pi 4: the sensor's start (Python
+# imports, scapy) would overrun systemd's default 90 s start timeout, which the Pi never does.
+CMDLINE="$CMDLINE systemd.default_timeout_start_sec=900"
+# The journal on the serial console too: the sensor's own log lines are then in the serial log.
+CMDLINE="$CMDLINE systemd.journald.forward_to_console=1"
 grep -q "root=LABEL=rootfs" <<< "$CMDLINE" || fail "cmdline.txt has no root=LABEL=rootfs"
 echo "kernel $KERNEL, initramfs $INITRD, cmdline: $CMDLINE"
 
@@ -86,15 +104,17 @@ boot() { # boot N: run until the sensor has started (or failure/timeout), then p
     qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 2048 -nographic -no-reboot \
         -kernel "$WORK/kernel" -initrd "$WORK/initrd" -append "$CMDLINE" \
         -drive "file=$DISK,format=raw,if=none,id=card" -device virtio-blk-pci,drive=card \
-        -netdev user,id=cap,restrict=on -device virtio-net-pci,netdev=cap \
-        -netdev user,id=up -device virtio-net-pci,netdev=up \
+        -netdev user,id=cap,restrict=on -device virtio-net-pci,netdev=cap,romfile= \
+        -netdev user,id=up -device virtio-net-pci,netdev=up,romfile= \
         -monitor "unix:$mon,server,nowait" -serial "file:$log" -display none \
         </dev/null >"$WORK/qemu-$n.out" 2>&1 &
     pid=$!
     while :; do
         sleep 5
-        if grep -qa "Started branchwatch.service" "$log" 2>/dev/null; then break; fi
-        if grep -qaE "emergency mode|Kernel panic|Failed to start branchwatch" "$log" 2>/dev/null; then
+        # systemd colours the unit names: strip the escape sequences before matching.
+        sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' "$log" > "$log.txt" 2>/dev/null || true
+        if grep -qa "Started branchwatch.service" "$log.txt"; then break; fi
+        if grep -qaE "emergency mode|Kernel panic|Failed to start branchwatch.service" "$log.txt"; then
             rc=1; break
         fi
         if ! kill -0 "$pid" 2>/dev/null; then rc=1; break; fi
@@ -131,7 +151,11 @@ identity() {
 }
 
 boot 1
-grep -qa "branchwatch-datapart" "$WORK/serial-1.log" || fail "boot 1: no data partition step on the console"
+grep -qa "data partition 3 of /dev/vda ready" "$WORK/serial-1.log.txt" || fail "boot 1: no data partition step on the console"
+grep -qa "firstboot: provisioned" "$WORK/serial-1.log.txt" || fail "boot 1: no provisioning on the console"
+# The link is down (no broker): the running sensor keeps retrying its enrolment.
+grep -qa "enrolment not completed (retrying" "$WORK/serial-1.log.txt" || fail "boot 1: the sensor did not retry its enrolment"
+if grep -qa "cannot start" "$WORK/serial-1.log.txt"; then fail "boot 1: the sensor refused to start"; fi
 sfdisk -d "$DISK" | grep -q "^${DISK}3 :" || fail "boot 1: no partition 3 in the table"
 stage "after boot 1: card contents"
 mdir -i "$DISK@@$BOOT_OFF" -b :: > "$WORK/fat-1.txt"

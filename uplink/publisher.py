@@ -12,7 +12,9 @@ CONNACK that reports success. paho-mqtt is imported here and nowhere else on the
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import queue
 import random
 import ssl
@@ -109,15 +111,24 @@ class MqttPublisher:
         *,
         rand: Callable[[], float] = random.random,
         on_command: Callable[[bytes], None] | None = None,
+        prepare: Callable[[], bool] | None = None,
     ) -> None:
         """`on_command` receives the raw frames of .../commands (verify with
-        uplink.batch.verify_command before acting); None: not subscribed."""
+        uplink.batch.verify_command before acting); None: not subscribed.
+
+        The MQTT client (and its TLS files) is made by the network thread before the first
+        connection attempt, not here: a sensor whose client certificate does not exist yet
+        (enrolment pending, broker unreachable at first boot) must still start, capture and
+        buffer. `prepare`, called there first, returns False while the uplink is not ready
+        (e.g. enrolment still failing): the attempt then counts as a connect failure and
+        backs off like one."""
         self.settings = settings
         self.batches_topic = topic(settings.site, settings.sensor_id, TopicKind.BATCHES)
         self.acks_topic = topic(settings.site, settings.sensor_id, TopicKind.ACKS)
         self.status_topic = topic(settings.site, settings.sensor_id, TopicKind.STATUS)
         self.commands_topic = topic(settings.site, settings.sensor_id, TopicKind.COMMANDS)
         self._on_command = on_command
+        self._prepare = prepare
         self.backoff = Backoff(settings.retry_min_s, settings.retry_max_s, rand)
         self._queue: queue.Queue[bytes] = queue.Queue()
         self._stop = threading.Event()
@@ -130,7 +141,8 @@ class MqttPublisher:
         self.changed = threading.Condition()  # notified on every connection state change
         self.counters = {"connects": 0, "disconnects": 0, "connect_failures": 0,
                          "publish_failures": 0, "published": 0, "acks_received": 0}  # fmt: skip
-        self._client = self._make_client()
+        self._client: mqtt.Client | None = None
+        self.not_ready: str | None = None  # why the client cannot be made yet (None: it can)
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
@@ -193,14 +205,40 @@ class MqttPublisher:
             self._connected.clear()
             if not self._stop.is_set():
                 self._stop.wait(self.backoff.next_delay())
-        self._client.disconnect()
+        if self._client is not None:
+            self._client.disconnect()
+
+    def _ready_client(self) -> mqtt.Client | None:
+        """The MQTT client, made on first use; None while `prepare` or the TLS files fail."""
+        if self._client is not None:
+            return self._client
+        reason: str | None = None
+        if self._prepare is not None and not self._prepare():
+            reason = "not ready (enrolment pending)"
+        else:
+            try:
+                self._client = self._make_client()
+            except (OSError, ssl.SSLError) as exc:
+                reason = f"TLS files not usable: {exc}"
+        if reason is not None:
+            if reason != self.not_ready:  # log each new reason once, not every retry
+                log.warning("uplink: %s", reason)
+            self.not_ready = reason
+            self.counters["connect_failures"] += 1
+            self._notify()
+            return None
+        self.not_ready = None
+        return self._client
 
     def _session(self) -> None:
         s = self.settings
+        client = self._ready_client()
+        if client is None:
+            return
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         try:
-            self._client.connect(s.host, s.port, keepalive=s.keepalive_s, clean_start=False,
+            client.connect(s.host, s.port, keepalive=s.keepalive_s, clean_start=False,
                                  properties=props)  # fmt: skip
         except (OSError, ssl.SSLError) as exc:
             self.counters["connect_failures"] += 1
@@ -208,22 +246,22 @@ class MqttPublisher:
             self._notify()
             return
         while not self._stop.is_set():
-            rc = self._client.loop(timeout=0.05)
+            rc = client.loop(timeout=0.05)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 break
-            self._drain()
-        if self._stop.is_set() and self._client.is_connected():
-            self._client.publish(self.status_topic, OFFLINE, qos=QOS, retain=True)
-            self._client.disconnect()
-            self._client.loop(timeout=0.1)
+            self._drain(client)
+        if self._stop.is_set() and client.is_connected():
+            client.publish(self.status_topic, OFFLINE, qos=QOS, retain=True)
+            client.disconnect()
+            client.loop(timeout=0.1)
 
-    def _drain(self) -> None:
+    def _drain(self, client: mqtt.Client) -> None:
         while self._connected.is_set():
             try:
                 payload = self._queue.get_nowait()
             except queue.Empty:
                 return
-            info = self._client.publish(self.batches_topic, payload, qos=QOS, retain=False)
+            info = client.publish(self.batches_topic, payload, qos=QOS, retain=False)
             if info.rc == mqtt.MQTT_ERR_SUCCESS:
                 self.counters["published"] += 1
             else:
@@ -277,6 +315,10 @@ def _new_client(s: MqttSettings, client_id: str) -> mqtt.Client:
         callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
     )
     if s.tls:
+        # ssl's own FileNotFoundError names no file: say which one is missing.
+        for what, path in (("CA", s.ca_file), ("certificate", s.cert_file), ("key", s.key_file)):
+            if path and not os.path.exists(path):
+                raise FileNotFoundError(errno.ENOENT, f"TLS {what} file not found", path)
         client.tls_set(ca_certs=s.ca_file or None, certfile=s.cert_file or None,
                        keyfile=s.key_file or None, cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
     if s.username:

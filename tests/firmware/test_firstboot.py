@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import stat
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,30 @@ def test_invalid_bundle_lists_every_problem(tmp_path: Path) -> None:
     text = " | ".join(info.value.problems)
     for part in ("sensor_id: required", "broker:", "colour: unknown key", "uplink.address"):
         assert part in text
+
+
+@pytest.mark.parametrize(
+    ("drop", "problem"),
+    [
+        ("ca_cert", "ca_cert: required with an mqtts:// broker"),
+        ("enrol_key", "enrol_cert, enrol_key: required with a token"),
+        ("enrol_cert", "enrol_cert, enrol_key: required with a token"),
+    ],
+)
+def test_bundle_that_could_never_connect_is_refused(
+    tmp_path: Path, drop: str, problem: str
+) -> None:
+    """Found booting the image under QEMU: a bundle with an mqtts:// broker but no CA was
+    accepted, and the sensor then failed at start on the missing CA file."""
+    data = tomllib.loads(BUNDLE)
+    del data[drop]
+    text = "\n".join(f"{k} = {json.dumps(v)}" for k, v in data.items() if not isinstance(v, dict))
+    boot = lay_out(tmp_path, text + "\n")
+    with pytest.raises(BundleError) as info:
+        read_bundle(boot / "site.toml")
+    assert any(p.startswith(problem) for p in info.value.problems)
+
+
+def test_plain_mqtt_bundle_needs_no_ca(tmp_path: Path) -> None:
+    boot = lay_out(tmp_path, 'site = "s"\nsensor_id = "a"\nbroker = "mqtt://10.0.0.5"\n')
+    assert read_bundle(boot / "site.toml")["broker"] == "mqtt://10.0.0.5"

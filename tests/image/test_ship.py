@@ -21,18 +21,30 @@ from imagetool.verify import verify
 from tests.conftest import require
 from tests.image.synthetic import CONFIG_TXT, SMALL, build, copy_image
 
-BUNDLE = """\
+BUNDLE = '''\
 site = "branch-017"
 sensor_id = "bw-017-a"
 broker = "mqtts://collector.example.net:8883"
 token = "enrol-0123456789"
+ca_cert = """-----BEGIN CERTIFICATE-----
+MIIB
+-----END CERTIFICATE-----
+"""
+enrol_cert = """-----BEGIN CERTIFICATE-----
+MIIC
+-----END CERTIFICATE-----
+"""
+enrol_key = """-----BEGIN PRIVATE KEY-----
+MIID
+-----END PRIVATE KEY-----
+"""
 capture_interface = "eth0"
 
 [uplink]
 interface = "wlan0"
 wifi_ssid = "branch"
 wifi_psk = "correct horse"
-"""
+'''
 
 
 def test_manifest_lists_modes_owners_sizes_and_hashes_from_the_image(generic_image: Path) -> None:
