@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps demo test test-slow lint fmt bench soak eval golden oui image image-check clean
+.PHONY: install system-deps demo test test-slow lint fmt bench soak eval golden oui image image-check image-boottest clean
 
 $(STAMP): pyproject.toml
 	@scripts/system-deps.sh
@@ -65,6 +65,10 @@ image: install
 
 image-check: install
 	image-build/check.sh
+
+# Boots a personalised copy of the built image twice under qemu-system-aarch64 (root; ~20 min).
+image-boottest: install
+	image-build/boottest.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,19 @@ from hardware.status import PATTERNS, Pattern, State, level_at
 
 log = logging.getLogger(__name__)
 
+# What opening a pin can raise besides GPIOZeroError when the pin factory cannot find the
+# board: gpiozero reads the board revision from /proc/device-tree or /proc/cpuinfo (OSError),
+# lgpio.gpiochip_open raises lgpio.error (a bare Exception subclass), a factory that cannot be
+# imported raises ImportError. The LEDs are optional: the sensor runs without them (seen
+# booting the image under qemu-system-aarch64, which has no Pi board revision).
+_FACTORY_ERRORS: tuple[type[Exception], ...] = (GPIOZeroError, OSError, ImportError)
+try:
+    import lgpio  # type: ignore[import-not-found]
+
+    _FACTORY_ERRORS += (lgpio.error,)
+except ImportError:  # not on a Pi (tests use MockFactory)
+    pass
+
 HANG_DARK_S = 2.0
 LAMP_TEST_S = 1.0
 
@@ -56,7 +69,7 @@ class StatusLeds:
             self._green = LED(green_pin, pin_factory=pin_factory)
             self._red = LED(red_pin, pin_factory=pin_factory)
             self._button = Button(button_pin, pin_factory=pin_factory) if button_pin else None
-        except GPIOZeroError as exc:
+        except _FACTORY_ERRORS as exc:
             raise LedError(f"cannot open status LED pins {green_pin}/{red_pin}: {exc}") from exc
         self._clock = clock
         self._hang_dark_s = hang_dark_s

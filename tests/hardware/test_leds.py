@@ -8,7 +8,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-from hardware.leds import HangGuard, StatusLeds
+from hardware.leds import HangGuard, LedError, StatusLeds
 from hardware.status import (
     HEARTBEAT,
     PATTERNS,
@@ -180,3 +180,35 @@ def test_button_runs_lamp_test_then_each_active_code(mock_factory: MockFactory) 
     red = [r for _, r in samples]
     assert rising_edges(red) == 1 + 5
     leds.close()
+
+
+class _NoBoardFactory(MockFactory):
+    """A pin factory on a board gpiozero cannot identify, as lgpio's factory behaves when
+    /proc/device-tree and /proc/cpuinfo are unreadable (seen under qemu-system-aarch64, and
+    on a Pi whose unit hid them with ProcSubset=pid)."""
+
+    def pin(self, name: object, **kwargs: object) -> object:
+        raise FileNotFoundError(2, "No such file or directory", "/proc/cpuinfo")
+
+
+@pytest.mark.parametrize("error", [FileNotFoundError, ImportError])
+def test_a_pin_factory_that_cannot_find_the_board_is_a_led_error(error: type) -> None:
+    factory = _NoBoardFactory()
+    if error is ImportError:
+        factory.pin = lambda *a, **k: (_ for _ in ()).throw(ImportError("no lgpio"))  # type: ignore[method-assign]
+    with pytest.raises(LedError, match="cannot open status LED pins 17/27"):
+        StatusLeds(17, 27, pin_factory=factory)
+    factory.close()
+
+
+def test_the_sensor_runs_without_leds_when_the_board_is_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """firmware.run turns a LedError into 'no LEDs' (a warning), never a failed start."""
+    from firmware import run as run_module
+    from firmware.config import Config
+
+    factory = _NoBoardFactory()
+    monkeypatch.setattr(Device, "pin_factory", factory)
+    assert run_module._build_leds(Config()) is None
+    factory.close()
