@@ -112,7 +112,7 @@ boot() { # boot N: run until the sensor has started (or failure/timeout), then p
     while :; do
         sleep 5
         # systemd colours the unit names: strip the escape sequences before matching.
-        sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' "$log" > "$log.txt" 2>/dev/null || true
+        sed 's/\x1b\[[0-9;:]*[a-zA-Z]//g' "$log" > "$log.txt" 2>/dev/null || true
         if grep -qa "Started branchwatch.service" "$log.txt"; then break; fi
         if grep -qaE "emergency mode|Kernel panic|Failed to start branchwatch.service" "$log.txt"; then
             rc=1; break
