@@ -22,7 +22,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -402,8 +402,10 @@ class LiveSource:
     """Receive-only capture from one interface through a kernel BPF filter.
 
     Iterating blocks for packets; every `poll_interval_s` it checks whether stop() was called,
-    so a stop request is honoured within that interval. stop() is idempotent and may be called
-    from any thread; the socket is closed when the iterator ends.
+    so a stop request is honoured within that interval, and calls `on_idle` (if given) when no
+    packet came in that interval: a quiet or unplugged mirror port is not a hung capture, and the
+    daemon's watchdog gate needs that heartbeat. stop() is idempotent and may be called from
+    any thread; the socket is closed when the iterator ends.
     """
 
     def __init__(
@@ -415,8 +417,10 @@ class LiveSource:
         promiscuous: bool,
         *,
         poll_interval_s: float = 0.25,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self.interface = interface
+        self.on_idle = on_idle
         self.bpf_filter = bpf_filter
         self.requested_rcvbuf_bytes = rcvbuf_bytes
         self.snaplen = snaplen
@@ -486,6 +490,8 @@ class LiveSource:
                 try:
                     data, ancdata, _flags, address = sock.recvmsg(self.snaplen, ancbuf)
                 except TimeoutError:
+                    if self.on_idle is not None:
+                        self.on_idle()
                     continue
                 except OSError as exc:
                     if self._stopped.is_set():

@@ -150,16 +150,20 @@ class Daemon:
 
     # --- workers ------------------------------------------------------------------------
 
-    def _packets(self) -> Iterator[RawPacket]:
+    def _packets(self, beat: Callable[[], None]) -> Iterator[RawPacket]:
         if self.pcap is not None:
             yield from open_capture(self.pcap)
             return
         from capture.bpf import CAPTURE_FILTER
 
         cap = self.config.capture
+        # `beat` on each idle poll: a silent mirror port (unplugged, a quiet night) must not
+        # stop the watchdog pings; before, the sensor was killed after 30 s without packets
+        # (seen booting the image under qemu-system-aarch64, whose capture NIC is silent).
         self.live = LiveSource(
-            cap.interface, CAPTURE_FILTER, cap.rcvbuf_bytes, cap.snaplen, cap.promiscuous
-        )
+            cap.interface, CAPTURE_FILTER, cap.rcvbuf_bytes, cap.snaplen, cap.promiscuous,
+            on_idle=beat,
+        )  # fmt: skip
         self.live.open()
         yield from self.live
 
@@ -181,7 +185,7 @@ class Daemon:
     def _capture(self, stop: threading.Event, beat: Callable[[], None]) -> None:
         first: float | None = None
         started = self._clock()
-        for packet in self._packets():
+        for packet in self._packets(beat):
             beat()
             if stop.is_set():
                 break

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -213,3 +214,29 @@ def test_without_cap_net_raw_the_refusal_names_it(pair: VethPair) -> None:
     out, err = proc.communicate(timeout=15)
     assert proc.returncode == EXIT_NOPERM, err
     assert "CAP_NET_RAW" in out
+
+
+def test_a_silent_interface_reports_idle_polls(pair: VethPair) -> None:
+    """Nothing sent (an unplugged or quiet mirror port): the iterator calls on_idle at every
+    empty poll, the heartbeat the daemon's watchdog gate needs. (The peer may still send its
+    own IPv6 link-up packets, so what was yielded is not asserted.)"""
+    idle = threading.Event()
+    polls: list[float] = []
+
+    def on_idle() -> None:
+        polls.append(time.monotonic())
+        if len(polls) >= 5:
+            idle.set()
+
+    source = LiveSource(
+        pair.capture_if, CAPTURE_FILTER, 4 << 20, 2048, True, poll_interval_s=0.05, on_idle=on_idle
+    )
+    run_in_netns(pair.capture_ns, source.open)
+    got: list[RawPacket] = []
+    reader = threading.Thread(target=lambda: got.extend(source), name="silent")
+    reader.start()
+    assert idle.wait(10)
+    source.stop()
+    reader.join(timeout=5)
+    assert not reader.is_alive()
+    assert len(polls) >= 5

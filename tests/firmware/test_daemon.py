@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
+from firmware import daemon as daemon_module
 from firmware.config import config_from_dict
 from firmware.daemon import Daemon, UplinkHealth
 from firmware.statefile import read_status
@@ -143,3 +145,49 @@ def test_reload_keeps_old_config_when_new_one_is_bad_and_returns_reload_when_goo
     daemon.reload.set()
     runner.join(10.0)
     assert result == [RELOAD] and daemon.new_config == good
+
+
+def test_a_silent_capture_interface_keeps_the_capture_worker_beating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mirror port with no traffic (unplugged, a quiet night): the live source's idle polls
+    are the capture worker's heartbeat. Before, the worker beat only per packet, the watchdog
+    gate closed after 10 s and systemd killed the sensor 30 s later (seen booting the image
+    under qemu-system-aarch64, whose capture NIC is silent)."""
+
+    class SilentSource:
+        def __init__(self, *args: Any, on_idle: Any = None, **kwargs: Any) -> None:
+            self.on_idle = on_idle
+            self.stopped = threading.Event()
+
+        def open(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            self.stopped.set()
+
+        def __iter__(self) -> Any:
+            while not self.stopped.wait(0.01):
+                self.on_idle()
+            yield from ()
+
+    monkeypatch.setattr(daemon_module, "LiveSource", SilentSource)
+    config = config_from_dict(
+        {"sensor": {"state_dir": str(tmp_path), "sensor_id": "bw-1", "site": "s"}}
+    )
+    daemon = Daemon(config, FakeUplink())
+    beats = threading.Semaphore(0)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=daemon.capture_worker, args=(stop, beats.release), name="capture-under-test"
+    )
+    worker.start()
+    try:
+        for _ in range(5):
+            assert beats.acquire(timeout=10)
+    finally:
+        stop.set()
+        if daemon.live is not None:
+            daemon.live.stop()
+        worker.join(timeout=5)
+    assert not worker.is_alive()
