@@ -122,7 +122,14 @@ boot() { # boot N: run until the sensor has started (or failure/timeout), then p
     done
     local ready=$(( $(date +%s) - start ))
     if kill -0 "$pid" 2>/dev/null; then
-        sleep 20  # let the sensor run a little (its first findings, the uplink's retries)
+        # Keep it running past the watchdog's reach (WatchdogSec=30 after the 10 s progress
+        # gate) with a silent capture NIC and no broker: it must stay up, not crash-loop.
+        sleep "${BOOTTEST_RUN_S:-90}"
+        sed 's/\x1b\[[0-9;:]*[a-zA-Z]//g' "$log" > "$log.txt"
+        if sed -n '/Started branchwatch.service/,$p' "$log.txt" | grep -qaE \
+                "branchwatch.service: (Watchdog timeout|Failed with result|Main process exited)"; then
+            rc=3
+        fi
         "$HOSTPY" -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'system_powerdown\n'); s.close()" "$mon" || true
         for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 5; done
         if kill -0 "$pid" 2>/dev/null; then echo "boot $n: no clean power-off in 300 s: killed"; kill "$pid"; fi
@@ -131,7 +138,12 @@ boot() { # boot N: run until the sensor has started (or failure/timeout), then p
     local total=$(( $(date +%s) - start ))
     echo "boot $n: sensor started after ${ready} s; powered off after ${total} s (rc=$rc)"
     echo "boot$n ready_s=$ready total_s=$total rc=$rc" >> "$WORK/times"
-    [ "$rc" = 0 ] || { tail -n 60 "$log"; fail "boot $n: $( [ "$rc" = 2 ] && echo timeout || echo 'failed (see log)')"; }
+    case "$rc" in
+        0) ;;
+        2) tail -n 60 "$log.txt"; fail "boot $n: timeout" ;;
+        3) grep -a "branchwatch.service" "$log.txt" | tail -n 20; fail "boot $n: the sensor did not stay up" ;;
+        *) tail -n 60 "$log.txt"; fail "boot $n: failed (see $log)" ;;
+    esac
 }
 
 # The identity on the card after a boot: sha256 (16 hex digits) of the device keys on the data
