@@ -130,9 +130,13 @@ boot() { # boot N: run until the sensor has started (or failure/timeout), then p
                 "branchwatch.service: (Watchdog timeout|Failed with result|Main process exited)"; then
             rc=3
         fi
-        "$HOSTPY" -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'system_powerdown\n'); s.close()" "$mon" || true
+        # Wait for the monitor's reply before closing: a command cut off by the close is lost.
+        "$HOSTPY" -c "import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(5); s.recv(4096); s.sendall(b'system_powerdown\n'); time.sleep(1); s.recv(4096); s.close()" "$mon" || true
         for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 5; done
-        if kill -0 "$pid" 2>/dev/null; then echo "boot $n: no clean power-off in 300 s: killed"; kill "$pid"; fi
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "boot $n: no clean power-off in 300 s: killed (a power cut)"; kill "$pid"
+            echo "boot$n power_off=killed" >> "$WORK/times"
+        fi
     fi
     wait "$pid" 2>/dev/null || true
     local total=$(( $(date +%s) - start ))
@@ -153,11 +157,11 @@ identity() {
     data_off=$(offset 3)
     : > "$out"
     for f in /branchwatch/keys/signing.key /branchwatch/keys/tls.key; do
-        echo "data:$f $(debugfs -R "cat $f" "$DISK?offset=$data_off" 2>/dev/null | sha256sum | cut -c1-16)" >> "$out"
+        echo "data:$f $(debugfs -c -R "cat $f" "$DISK?offset=$data_off" 2>/dev/null | sha256sum | cut -c1-16)" >> "$out"
     done
     for f in ed25519 ecdsa rsa; do
         f="/etc/ssh/ssh_host_${f}_key"
-        echo "root:$f $(debugfs -R "cat $f" "$DISK?offset=$ROOT_OFF" 2>/dev/null | sha256sum | cut -c1-16)" >> "$out"
+        echo "root:$f $(debugfs -c -R "cat $f" "$DISK?offset=$ROOT_OFF" 2>/dev/null | sha256sum | cut -c1-16)" >> "$out"
     done
     cat "$out"
 }
