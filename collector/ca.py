@@ -148,10 +148,15 @@ class CertificateAuthority:
             )
         )
         if server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.DNSName(common_name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-                ),
-                critical=False,
-            )
+            loopback = ipaddress.ip_address("127.0.0.1")
+            names: list[x509.GeneralName] = [x509.IPAddress(loopback)]
+            try:
+                # A broker sensors reach by address: TLS checks an address against IP SANs only.
+                address = ipaddress.ip_address(common_name)
+            except ValueError:
+                names.insert(0, x509.DNSName(common_name))
+            else:
+                if address != loopback:
+                    names.insert(0, x509.IPAddress(address))
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         return builder.sign(self.key, hashes.SHA256())

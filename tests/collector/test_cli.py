@@ -257,3 +257,20 @@ def test_serve_ingests_acks_signed_and_matches_cves_until_stopped(
         main([*db, "query", 'SELECT "CveId" FROM "DeviceTvmSoftwareVulnerabilities"', "--json"])
         == 0
     )
+
+
+@pytest.mark.parametrize(
+    ("broker_name", "dns", "ips"),
+    [
+        ("collector.example.net", ["collector.example.net"], ["127.0.0.1"]),
+        ("10.0.2.2", [], ["10.0.2.2", "127.0.0.1"]),  # sensors that reach it by address
+    ],
+)
+def test_broker_certificate_names_the_broker_as_tls_checks_it(
+    db: list[str], tmp_path: Path, broker_name: str, dns: list[str], ips: list[str]
+) -> None:
+    assert main([*db, "ca", "init", str(tmp_path / "ca"), "--broker-name", broker_name]) == 0
+    cert = x509.load_pem_x509_certificate((tmp_path / "ca/broker.pem").read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == dns
+    assert sorted(str(a) for a in san.get_values_for_type(x509.IPAddress)) == ips
