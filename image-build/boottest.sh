@@ -7,17 +7,23 @@
 #   environment: BOOTTEST_WORK (build/image/boottest), BOOTTEST_TIMEOUT (s per boot, 1500),
 #                BOOTTEST_CARD_MIB (size of the emulated card, 3072)
 #
-# Boot 1 must show, on the serial console: the data partition created, first-boot provisioning
-# from the site bundle, and branchwatch.service started (Type=notify: systemd reports it only
-# after the sensor's READY=1). The machine is then powered off through the QEMU monitor
-# (system_powerdown: the virt board's power key, handled by systemd-logind). Boot 2 must start
-# the sensor again with nothing left to provision. Between and after the boots the card is read
-# without mounting (debugfs, mtype): the device key and ssh host keys must exist after boot 1,
-# be unchanged after boot 2, and the site bundle must be gone from the FAT partition.
+# The collector side runs on the host (boottest_link.py: a collector CA, the sensor registered
+# with a single-use token, the shipped Mosquitto TLS config, `collector serve` on SQLite),
+# reached from the guest as 10.0.2.2. Boot 1 happens with the link down (no broker): the
+# serial console must show the data partition created, first-boot provisioning from the site
+# bundle, branchwatch.service started (Type=notify: systemd reports it only after the sensor's
+# READY=1) and still running 90 s later, and the sensor retrying its enrolment. The machine is
+# then powered off through the QEMU monitor (system_powerdown: the virt board's power key,
+# handled by systemd-logind). Boot 2 happens with the broker and collector up: the sensor
+# must start again with nothing left to provision, enrol, and deliver signed batches that the
+# collector verifies and stores. Between and after the boots the card is read without
+# mounting (debugfs, mtype): the device key and ssh host keys must exist after boot 1, be
+# unchanged after boot 2, and the site bundle must be gone from the FAT partition.
 #
 # What it does not prove: the Raspberry Pi boot chain (firmware, config.txt, device tree; QEMU
 # loads the kernel and initramfs directly with the root= of cmdline.txt), GPIO (the virt board
-# has none: the LEDs' failure to open is expected in the log), the hardware watchdog, Wi-Fi.
+# has none: the LEDs' failure to open is expected in the log), the hardware watchdog, Wi-Fi,
+# capture of real traffic (the capture NIC is silent: the batches hold the sensor's health).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -49,32 +55,30 @@ offset() { sfdisk -J "$DISK" | "$HOSTPY" -c "import json,sys; t=json.load(sys.st
 BOOT_OFF=$(offset 1)
 ROOT_OFF=$(offset 2)
 
-stage "site bundle: a throw-away CA and enrolment identity; personalise (imagetool)"
-# The broker (10.0.2.2 is the host as QEMU's user network shows it) is not running: this is
-# the branch whose link is down at first boot. The sensor must still start, capture and
-# buffer, and keep retrying its enrolment.
-pki="$WORK/pki"; mkdir -p "$pki"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -keyout "$pki/ca.key" -out "$pki/ca.crt" -subj "/CN=boottest CA" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$pki/enrol.key" -out "$pki/enrol.csr" -subj "/CN=enrol.boottest-01" 2>/dev/null
-openssl x509 -req -in "$pki/enrol.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
-    -CAcreateserial -days 2 -out "$pki/enrol.crt" 2>/dev/null
+stage "collector side (host): CA, sensor registered with a token; site bundle; personalise"
+# QEMU's user network shows the host to the guest as 10.0.2.2: the broker the bundle names.
+# It is NOT running during boot 1 (a branch whose link is down at first boot: the sensor must
+# start, capture, buffer and keep retrying its enrolment); boot 2 has the link up.
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto
+}
+PORT=$("$HOSTPY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$HOSTPY" "$HERE/boottest_link.py" setup "$WORK"
 cat > "$WORK/site.toml" <<EOF
 site = "boottest"
 sensor_id = "boottest-01"
-broker = "mqtts://10.0.2.2:8883"
-token = "boottest-enrolment-token-not-a-secret"
-ca_cert = """$(cat "$pki/ca.crt")"""
-enrol_cert = """$(cat "$pki/enrol.crt")"""
-enrol_key = """$(cat "$pki/enrol.key")"""
+broker = "mqtts://10.0.2.2:$PORT"
 capture_interface = "eth0"
 ntp_servers = ["10.0.2.2"]
+$(cat "$WORK/link/site-extra.toml")
 
 [uplink]
 interface = "eth1"
 address = "dhcp"
 EOF
+TOKEN=$(sed -n 's/^token = """\(.*\)"""$/\1/p' "$WORK/link/site-extra.toml")
+[ -n "$TOKEN" ] || fail "no token from the collector"
 PYTHONPATH="$REPO:$HERE" "$HOSTPY" -m imagetool personalise "$DISK" "$WORK/site.toml"
 
 stage "kernel and initramfs named in config.txt, from the FAT partition"
@@ -97,8 +101,8 @@ CMDLINE="$CMDLINE systemd.journald.forward_to_console=1"
 grep -q "root=LABEL=rootfs" <<< "$CMDLINE" || fail "cmdline.txt has no root=LABEL=rootfs"
 echo "kernel $KERNEL, initramfs $INITRD, cmdline: $CMDLINE"
 
-boot() { # boot N: run until the sensor has started (or failure/timeout), then power off
-    local n=$1 log="$WORK/serial-$1.log" mon="$WORK/monitor-$1.sock" start pid rc=0
+boot() { # boot N RUN_S: run until the sensor has started (or failure/timeout), RUN_S more, power off
+    local n=$1 run_s=$2 log="$WORK/serial-$1.log" mon="$WORK/monitor-$1.sock" start pid rc=0
     stage "boot $n: qemu-system-aarch64 -M virt (TCG), serial log $log"
     start=$(date +%s)
     qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 2048 -nographic -no-reboot \
@@ -124,7 +128,7 @@ boot() { # boot N: run until the sensor has started (or failure/timeout), then p
     if kill -0 "$pid" 2>/dev/null; then
         # Keep it running past the watchdog's reach (WatchdogSec=30 after the 10 s progress
         # gate) with a silent capture NIC and no broker: it must stay up, not crash-loop.
-        sleep "${BOOTTEST_RUN_S:-90}"
+        sleep "$run_s"
         sed 's/\x1b\[[0-9;:]*[a-zA-Z]//g' "$log" > "$log.txt"
         if sed -n '/Started branchwatch.service/,$p' "$log.txt" | grep -qaE \
                 "branchwatch.service: (Watchdog timeout|Failed with result|Main process exited)"; then
@@ -166,7 +170,7 @@ identity() {
     cat "$out"
 }
 
-boot 1
+boot 1 90
 grep -qa "data partition 3 of /dev/vda ready" "$WORK/serial-1.log.txt" || fail "boot 1: no data partition step on the console"
 grep -qa "firstboot: provisioned" "$WORK/serial-1.log.txt" || fail "boot 1: no provisioning on the console"
 # The link is down (no broker): the running sensor keeps retrying its enrolment.
@@ -177,14 +181,23 @@ stage "after boot 1: card contents"
 mdir -i "$DISK@@$BOOT_OFF" -b :: > "$WORK/fat-1.txt"
 if grep -q "site.toml" "$WORK/fat-1.txt"; then fail "boot 1: site.toml still on the FAT partition"; fi
 grep -q "PROVISIONED.txt" "$WORK/fat-1.txt" || fail "boot 1: no PROVISIONED.txt"
-if grep -a -q "boottest-enrolment-token" <(dd if="$DISK" bs=1M skip=$((BOOT_OFF / 1048576)) count=512 2>/dev/null); then
+if grep -a -q -F "$TOKEN" <(dd if="$DISK" bs=1M skip=$((BOOT_OFF / 1048576)) count=512 2>/dev/null); then
     fail "boot 1: the bundle's token is still readable in the FAT partition's bytes"
 fi
 identity 1
 # e3b0c44298fc1c14: the sha256 of nothing (debugfs found no such file)
 [ "$(grep -c ' e3b0c44298fc1c14$' "$WORK/identity-1" || true)" = 0 ] || fail "boot 1: a key is missing"
 
-boot 2
+stage "the branch link comes up: broker (shipped TLS config) and collector on the host"
+"$HOSTPY" "$HERE/boottest_link.py" serve "$WORK" "$PORT" > "$WORK/link/serve.out" 2>&1 &
+LINK_PID=$!
+trap 'kill -TERM "$LINK_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 60); do grep -q ready "$WORK/link/serve.out" && break; sleep 1; done
+grep -q ready "$WORK/link/serve.out" || { cat "$WORK/link/serve.out"; fail "the collector did not start"; }
+# Long enough for the first batch: the sensor seals one every 120 s (uplink.batch_seal_interval_s).
+boot 2 "${BOOTTEST_RUN2_S:-240}"
+kill -TERM "$LINK_PID"; wait "$LINK_PID" || true
+"$HOSTPY" "$HERE/boottest_link.py" report "$WORK" || fail "boot 2: no batch from the sensor verified and stored by the collector"
 stage "after boot 2: same identity"
 identity 2
 cmp -s "$WORK/identity-1" "$WORK/identity-2" || { diff "$WORK/identity-1" "$WORK/identity-2"; fail "identity changed on boot 2"; }
