@@ -135,10 +135,11 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("qemu-user", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("qemu-user")
 PY
-# Only the tests and pyproject.toml (pytest's configuration) of the image's commit: the packages
+# Only the tests, pyproject.toml (pytest's configuration) and the OUI generator its tests load,
+# of the image's commit: the packages
 # under test are the ones installed in the image's venv.
 mkdir -p "$ROOT/tmp/src"
-git -C "$REPO" archive --format=tar "$BUILD_COMMIT" tests pyproject.toml | tar -x --no-same-owner -C "$ROOT/tmp/src"
+git -C "$REPO" archive --format=tar "$BUILD_COMMIT" tests pyproject.toml scripts/build_oui.py | tar -x --no-same-owner -C "$ROOT/tmp/src"
 stage "qemu-user: LED and capture unit tests with the image's Python $PYVER"
 run_tests() {
     # HOME=/root as on the host: scapy caches under $HOME/.cache, and a test's unprivileged user
