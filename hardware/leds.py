@@ -10,6 +10,7 @@ started through OnFailure=, which runs `branchwatch leds --state 8`.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,18 +23,24 @@ from hardware.status import PATTERNS, Pattern, State, level_at
 
 log = logging.getLogger(__name__)
 
-# What opening a pin can raise besides GPIOZeroError when the pin factory cannot find the
-# board: gpiozero reads the board revision from /proc/device-tree or /proc/cpuinfo (OSError),
-# lgpio.gpiochip_open raises lgpio.error (a bare Exception subclass), a factory that cannot be
-# imported raises ImportError. The LEDs are optional: the sensor runs without them (seen
-# booting the image under qemu-system-aarch64, which has no Pi board revision).
-_FACTORY_ERRORS: tuple[type[Exception], ...] = (GPIOZeroError, OSError, ImportError)
-try:
-    import lgpio  # type: ignore[import-not-found]
 
-    _FACTORY_ERRORS += (lgpio.error,)
-except ImportError:  # not on a Pi (tests use MockFactory)
-    pass
+def _factory_errors() -> tuple[type[BaseException], ...]:
+    """What opening a pin can raise besides GPIOZeroError when the pin factory cannot find the
+    board: gpiozero reads the board revision from /proc/device-tree or /proc/cpuinfo (OSError),
+    lgpio.gpiochip_open raises lgpio.error (a bare Exception subclass), a factory that cannot
+    be imported raises ImportError. The LEDs are optional: the sensor runs without them (seen
+    booting the image under qemu-system-aarch64, which has no Pi board revision).
+
+    lgpio is looked up only once gpiozero has imported it (an except clause is evaluated when
+    an exception reaches it). Importing it here, for every user of this module, made the test
+    runs of tests/hardware under qemu-user (image-check) crash at interpreter exit after all
+    tests had passed; a plain `import lgpio` there exits cleanly.
+    """
+    lgpio = sys.modules.get("lgpio")
+    error = getattr(lgpio, "error", None)
+    extra = (error,) if isinstance(error, type) and issubclass(error, BaseException) else ()
+    return (GPIOZeroError, OSError, ImportError, *extra)
+
 
 HANG_DARK_S = 2.0
 LAMP_TEST_S = 1.0
@@ -69,7 +76,7 @@ class StatusLeds:
             self._green = LED(green_pin, pin_factory=pin_factory)
             self._red = LED(red_pin, pin_factory=pin_factory)
             self._button = Button(button_pin, pin_factory=pin_factory) if button_pin else None
-        except _FACTORY_ERRORS as exc:
+        except _factory_errors() as exc:
             raise LedError(f"cannot open status LED pins {green_pin}/{red_pin}: {exc}") from exc
         self._clock = clock
         self._hang_dark_s = hang_dark_s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -211,4 +212,23 @@ def test_the_sensor_runs_without_leds_when_the_board_is_unknown(
     factory = _NoBoardFactory()
     monkeypatch.setattr(Device, "pin_factory", factory)
     assert run_module._build_leds(Config()) is None
+    factory.close()
+
+
+def test_lgpio_error_is_a_led_error_once_gpiozero_has_loaded_lgpio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """lgpio.gpiochip_open raises lgpio.error, a bare Exception subclass (no /dev/gpiochip0)."""
+    import types
+
+    class LgpioError(Exception):
+        pass
+
+    fake = types.ModuleType("lgpio")
+    fake.error = LgpioError  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lgpio", fake)
+    factory = _NoBoardFactory()
+    factory.pin = lambda *a, **k: (_ for _ in ()).throw(LgpioError("can not open gpiochip"))  # type: ignore[method-assign]
+    with pytest.raises(LedError, match="can not open gpiochip"):
+        StatusLeds(17, 27, pin_factory=factory)
     factory.close()
