@@ -208,31 +208,31 @@ def ja4(hello: ClientHello, transport: str = "t") -> str:
     return f"{a}_{b}_{_hash12(ext_text)}"
 
 
-def _is_hello_start(payload: bytes) -> bool:
-    return (
+def _handshake_start(payload: bytes) -> int | None:
+    """The handshake type a TLS handshake record starting `payload` opens with, else None."""
+    if (
         len(payload) >= 6
         and payload[0] == CONTENT_HANDSHAKE
         and payload[1] == 3
         and payload[2] <= 4
-        and payload[5] == HANDSHAKE_CLIENT_HELLO
-    )
+    ):
+        return payload[5]
+    return None
+
+
+def _is_hello_start(payload: bytes) -> bool:
+    return _handshake_start(payload) == HANDSHAKE_CLIENT_HELLO
 
 
 def _is_server_hello_start(payload: bytes) -> bool:
-    return (
-        len(payload) >= 6
-        and payload[0] == CONTENT_HANDSHAKE
-        and payload[1] == 3
-        and payload[2] <= 4
-        and payload[5] == HANDSHAKE_SERVER_HELLO
-    )
+    return _handshake_start(payload) == HANDSHAKE_SERVER_HELLO
 
 
 def wants(frame: Frame) -> bool:
     if not frame.is_tcp:
         return False
-    head = frame.data[frame.payload_offset : frame.payload_offset + 6]
-    return _is_hello_start(head) or _is_server_hello_start(head)
+    kind = _handshake_start(frame.data[frame.payload_offset : frame.payload_offset + 6])
+    return kind in (HANDSHAKE_CLIENT_HELLO, HANDSHAKE_SERVER_HELLO)
 
 
 @dataclass(slots=True)
