@@ -13,17 +13,22 @@ Each part, and why:
 - ICMP echo request/reply and destination unreachable (sweeps, closed UDP ports); ICMPv6 echo,
   unreachable and neighbour discovery (133-137: routers and IPv6-only devices).
 - Link layer: ARP, LLDP (EtherType 0x88cc), CDP (802.3 LLC/SNAP to 01:00:0c:cc:cc:cc).
-- UDP to or from the discovery and management ports (DHCP 67/68, DHCPv6 546/547, mDNS 5353,
-  SSDP 1900, NBNS 137, LLMNR 5355, WS-Discovery 3702, SLP 427, SNMP 161/162, NTP 123,
-  SIP 5060, DNS 53), in both directions because answers (SNMP responses, SSDP replies) go to
-  ephemeral ports; and UDP to any port below 1024 (UDP scans) except 443, where QUIC streams
-  would bring bulk data back in.
-- The payload-bearing flows of the identity protocols: TCP port 23, 2323 (Telnet), 161
-  (SNMP), 631 (IPP), 5060/5061 (SIP) whole; RFB ports 5900-5910 only for frames of at most
+- UDP to or from the discovery and management ports: every UDP port an extractor reads
+  (capture/extractors/registry.py: DHCP 67/68, DHCPv6 546/547, mDNS 5353, SSDP 1900, NBNS 137,
+  LLMNR 5355, WS-Discovery 3702, SLP 427, SNMP 161/162, NTP 123, SIP 5060, DNS 53, Kasa 9999,
+  Edimax 20560, TiVo 2190 ...), in both directions because answers (SNMP responses, SSDP and
+  Edimax replies) go to ephemeral ports; and UDP to any port below 1024 (UDP scans) except
+  443, where QUIC streams would bring bulk data back in.
+- The payload-bearing flows of the identity protocols: every TCP port an extractor reads,
+  whole (Telnet 23/2323, SNMP 161, IPP 631, SIP 5060/5061, SLP 427, SCCP 2000, Kasa 9999,
+  DNS 53 ...), except the ports of the extractors in TCP_BY_PAYLOAD, which carry bulk data
+  and are admitted by their first bytes only; RFB ports 5900-5910 only for frames of at most
   300 bytes (the handshake; framebuffer updates stay out); and on any TCP port, segments whose
-  payload starts like a TLS ClientHello (content type 22, handshake type 1), a Telnet IAC
-  (0xff), "RFB ", an HTTP/RTSP/SIP request line or an HTTP/SIP/RTSP status line. HTTP on 80,
-  8080 and 443 is admitted this way, by its first bytes, so bulk HTTP and HTTPS data is not.
+  payload starts a TLS handshake record with a ClientHello, ServerHello or Certificate
+  (content type 22, handshake type 1, 2 or 11), a Telnet IAC (0xff), "RFB ", an HTTP/RTSP/SIP
+  request line, an HTTP/SIP/RTSP status line or a PJL reply ("@PJL", or the UEL escape before
+  it). HTTP on 80, 8080 and 443 and the raw print port 9100 are admitted this way, by their
+  first bytes, so bulk HTTP, HTTPS and print-job data is not.
 - The same again under one 802.1Q/802.1ad tag: `expr or (vlan and expr)`. (On a live socket
   the kernel strips the tag before the filter runs, so the first arm matches; the second one
   serves mirror ports that deliver tags in the frame.)
@@ -35,16 +40,21 @@ header (no extension headers), which holds for nearly all TCP over IPv6.
 Documented gaps: bare-ACK sweeps (TCP ACK "ping" probes, nmap -sA) look like established
 traffic and are not admitted. The filter has no state, so only the first segment of a
 ClientHello larger than one segment passes (post-quantum key shares push browsers' hellos
-past 1,500 bytes; the SNI may sit in the second segment); likewise HTTP headers continued in a
-second segment. IPv6 TCP behind extension headers is missed. Payload checks need the bytes they
-read, so a segment shorter than 4 payload bytes only matches the 1-byte checks.
+past 1,500 bytes; the SNI may sit in the second segment), and of a server's flight only the
+segments that start its ServerHello and Certificate records (as much of the certificate as
+fits there: capture/extractors/tls.py reads the issuer and subject of a certificate cut
+short); likewise HTTP headers continued in a second segment. A host whose only traffic is
+bulk (a UDP media stream, TCP data without a handshake in view) is not seen at all. IPv6 TCP
+behind extension headers is missed. Payload checks need the bytes they read, so a segment
+shorter than 4 payload bytes only matches the 1-byte checks.
 """
 
 from __future__ import annotations
 
 import ctypes
+import operator
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from capture.errors import CaptureError
@@ -53,8 +63,27 @@ LINKTYPE_ETHERNET = 1
 # Linux's BPF_MAXINSNS for classic socket filters.
 MAX_INSTRUCTIONS = 4096
 
-UDP_DISCOVERY_PORTS = (53, 67, 68, 123, 137, 161, 162, 427, 546, 547, 1900, 3702, 5060, 5353, 5355)
-TCP_IDENTITY_PORTS = (23, 161, 631, 2323, 5060, 5061)
+# Extractors whose TCP ports carry bulk data: admitted by their first payload bytes
+# (PAYLOAD_PREFIXES, the TLS hello check, the RFB frame size), never whole.
+TCP_BY_PAYLOAD = frozenset({"http", "tls", "rfb", "pjl"})
+# Ports admitted although no extractor reads them: SNMP over TCP (scans, agents).
+_EXTRA_TCP_PORTS = frozenset({161})
+
+
+def _extractor_ports() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(UDP ports, whole-flow TCP ports) of the registered extractors."""
+    from capture.extractors.registry import EXTRACTORS
+
+    udp: set[int] = set()
+    tcp: set[int] = set(_EXTRA_TCP_PORTS)
+    for module in EXTRACTORS:
+        udp.update(module.UDP_PORTS)
+        if module.NAME not in TCP_BY_PAYLOAD:
+            tcp.update(module.TCP_PORTS)
+    return tuple(sorted(udp)), tuple(sorted(tcp))
+
+
+UDP_DISCOVERY_PORTS, TCP_IDENTITY_PORTS = _extractor_ports()
 RFB_PORTS = (5900, 5910)
 RFB_MAX_FRAME_BYTES = 300
 
@@ -73,6 +102,8 @@ PAYLOAD_PREFIXES: dict[str, bytes] = {
     "sip_status": b"SIP/",
     "notify": b"NOTI",  # SIP and GENA NOTIFY
     "subscribe": b"SUBS",
+    "pjl": b"@PJL",  # a PJL reply from a printer (capture/extractors/pjl.py)
+    "pjl_uel": b"\x1b%-1",  # the UEL escape ("\x1b%-12345X") that may precede it
 }
 
 
@@ -86,7 +117,10 @@ def _tcp_parts(flags: str, payload: str) -> list[str]:
         # Payload checks read bytes of the payload; a read past the end rejects the packet, so
         # the 1-byte checks come before the 4-byte ones.
         f"{payload.format(0)}] == 0xff",  # Telnet IAC
-        f"({payload.format(0)}] == 0x16 and {payload.format(5)}] == 0x01)",  # ClientHello
+        # TLS handshake record (22) starting with a ClientHello (1), a ServerHello (2) or a
+        # Certificate (11)
+        f"({payload.format(0)}] == 0x16 and ({payload.format(5)}] == 0x01"
+        f" or {payload.format(5)}] == 0x02 or {payload.format(5)}] == 0x0b))",
         f"({words})",
     ]
 
@@ -191,3 +225,96 @@ def pack_sock_fprog(program: Sequence[Instruction]) -> tuple[bytes, object]:
     # struct sock_fprog { unsigned short len; struct sock_filter *filter; } (native alignment)
     fprog = struct.pack("HP", len(program), ctypes.addressof(buffer))
     return fprog, buffer
+
+
+# -- a classic-BPF interpreter: what the kernel would do with a program on one packet --------
+# It follows linux/filter.h and Documentation/networking/filter.rst: a load past the end of
+# the packet ends the program with 0 (reject). `branchwatch inspect --live-filter` runs files
+# through it; tests/capture/test_bpf.py checks the filter with it, and test_live.py checks the
+# same program in the real kernel.
+
+_M32 = 0xFFFFFFFF
+_ALU: dict[int, Callable[[int, int], int]] = {
+    0x00: operator.add,
+    0x10: operator.sub,
+    0x20: operator.mul,
+    0x30: operator.floordiv,
+    0x40: operator.or_,
+    0x50: operator.and_,
+    0x60: operator.lshift,
+    0x70: operator.rshift,
+    0x80: lambda a, _k: -a,
+    0x90: operator.mod,
+    0xA0: operator.xor,
+}
+
+
+def run_program(program: Sequence[Instruction], packet: bytes) -> int:
+    """Classic BPF as the kernel runs it on a socket; returns the accepted length (0 = drop)."""
+    a = x = 0
+    mem = [0] * 16
+    pc = 0
+    n = len(packet)
+
+    def load(offset: int, size: int) -> int | None:
+        if offset < 0 or offset + size > n:
+            return None
+        return int.from_bytes(packet[offset : offset + size], "big")
+
+    while True:
+        code, jt, jf, k = program[pc]
+        pc += 1
+        cls = code & 0x07
+        if cls in (0x00, 0x01):  # LD, LDX
+            mode, size = code & 0xE0, {0x00: 4, 0x08: 2, 0x10: 1}[code & 0x18]
+            if mode == 0x00:
+                value: int | None = k
+            elif mode == 0x20:
+                value = load(k, size)
+            elif mode == 0x40:
+                value = load(x + k, size)
+            elif mode == 0x60:
+                value = mem[k]
+            elif mode == 0x80:
+                value = n
+            elif mode == 0xA0:  # MSH: 4 * (P[k] & 0xf)
+                byte = load(k, 1)
+                value = None if byte is None else 4 * (byte & 0x0F)
+            else:
+                raise CaptureError(f"BPF: bad load mode {code:#x}")
+            if value is None:
+                return 0
+            if cls == 0x00:
+                a = value
+            else:
+                x = value
+        elif cls == 0x02:
+            mem[k] = a
+        elif cls == 0x03:
+            mem[k] = x
+        elif cls == 0x04:  # ALU
+            operand = x if code & 0x08 else k
+            op = code & 0xF0
+            if op in (0x30, 0x90) and operand == 0:
+                return 0
+            a = _ALU[op](a, operand) & _M32
+        elif cls == 0x05:  # JMP
+            op = code & 0xF0
+            if op == 0x00:
+                pc += k
+                continue
+            operand = x if code & 0x08 else k
+            taken = {
+                0x10: a == operand,
+                0x20: a > operand,
+                0x30: a >= operand,
+                0x40: bool(a & operand),
+            }[op]
+            pc += jt if taken else jf
+        elif cls == 0x06:  # RET
+            return {0x00: k, 0x08: x, 0x10: a}[code & 0x18]
+        else:  # MISC
+            if code & 0xF8 == 0x00:
+                x = a
+            else:
+                a = x

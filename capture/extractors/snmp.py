@@ -94,10 +94,12 @@ def _integer(data: bytes, pos: int, end: int) -> tuple[int, int]:
     return int.from_bytes(data[start:stop], "big", signed=True), stop
 
 
-def decode_oid(raw: bytes) -> str:
-    """Dotted text of a BER OBJECT IDENTIFIER value (X.690 §8.19)."""
+def decode_oid(raw: bytes, reason: str = "snmp_oid") -> str:
+    """Dotted text of a BER OBJECT IDENTIFIER value (X.690 §8.19); DecodeError(reason) if bad.
+
+    Also reads X.509 attribute types (capture/extractors/dername.py)."""
     if not raw or len(raw) > MAX_OID_ARCS * 5:
-        raise DecodeError("snmp_oid")
+        raise DecodeError(reason)
     arcs: list[int] = []
     value = 0
     for byte in raw:
@@ -106,7 +108,7 @@ def decode_oid(raw: bytes) -> str:
             arcs.append(value)
             value = 0
     if raw[-1] & 0x80:
-        raise DecodeError("snmp_oid")
+        raise DecodeError(reason)
     first = arcs[0]
     head = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
     return ".".join(str(a) for a in head + arcs[1:])

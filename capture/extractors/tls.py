@@ -3,9 +3,11 @@ fingerprint); the server's first flight (chosen version; in TLS 1.2 and older it
 
 The ClientHello is the first record a TLS client sends (RFC 8446 §4.1.2; RFC 5246 §7.4.1.2
 for TLS 1.2 and older). It normally fits one TCP segment; when it does not (post-quantum
-key shares make Chrome's ~1.8 KB), the rest is collected from the next in-sequence
-segments of the same direction, in ctx.flows, up to one record (16 KiB). If the sequence
-breaks, what was read is reported with `truncated` and without `ja4`.
+key shares make Chrome's ~1.8 KB), the first segment is reported at once with `truncated`
+and without `ja4` (a live sensor's filter admits no more of it, capture/bpf.py), and the rest
+is collected from the next in-sequence segments of the same direction, in ctx.flows, up to
+one record (16 KiB), for a full report. If the sequence breaks, what was read since is
+reported the same way.
 
 JA4 (FoxIO, BSD-3-Clause spec, technical_details/JA4.md): "t" + version + "d"/"i" (SNI or
 not) + cipher count + extension count + first/last character of the first ALPN, "_", the
@@ -23,6 +25,13 @@ list) gives `cert_subject` and `cert_issuer` (RFC 4514 strings, most specific RD
 records are collected in sequence from the ServerHello on, up to SERVER_FLIGHT_MAX bytes; the
 observation is made at the certificate, at ServerHelloDone, at the first non-handshake record
 (TLS 1.3 encrypts its certificate; a resumed session sends none), or when the stream breaks.
+
+A live sensor gets only the segments of the flight that start a ServerHello or a Certificate
+record: its kernel filter cannot tell the others from bulk data (capture/bpf.py). So when the
+flight goes on past such a segment, the segment gives an observation at once: the version,
+and the issuer and subject of a certificate cut there (capture/extractors/dername.py reads them from its first bytes; the DNS
+names come at the certificate's end and wait for the whole of it). The complete flight, when
+it arrives (a capture file), gives the full observation as well.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from cryptography import x509
 
 from capture.errors import DecodeError
 from capture.extractors import ExtractContext
+from capture.extractors.dername import certificate_names
 from capture.extractors.emit import clean_text, observe
 from capture.frame import Frame
 from capture.observation import FactValue, Observation, Role
@@ -241,6 +251,7 @@ class ServerFlight:
 
     version: int | None = None
     cert_der: bytes | None = None
+    cert_prefix: bytes | None = None  # the leaf certificate's first bytes, while it is cut
     done: bool = False  # nothing more to read in clear
 
 
@@ -296,6 +307,8 @@ def scan_server_flight(buf: bytes) -> ServerFlight:
         kind = messages[i]
         length = int.from_bytes(messages[i + 1 : i + 4], "big")
         if i + 4 + length > len(messages):
+            if kind == HANDSHAKE_CERTIFICATE:
+                flight.cert_prefix = bytes(messages[i + 4 + 6 : i + 4 + length])
             break
         body = bytes(messages[i + 4 : i + 4 + length])
         if kind == HANDSHAKE_SERVER_HELLO:
@@ -349,6 +362,13 @@ def _server_observation(frame: Frame, buf: bytes, ctx: ExtractContext) -> list[O
     }
     if flight.cert_der is not None:
         facts.update(certificate_facts(flight.cert_der, ctx.text_max_bytes))
+    elif flight.cert_prefix:
+        names = certificate_names(flight.cert_prefix)
+        if names.issuer is not None:
+            facts["cert_issuer"] = clean_text(names.issuer, ctx.text_max_bytes)
+        if names.subject is not None:
+            facts["cert_subject"] = clean_text(names.subject, ctx.text_max_bytes)
+            facts["cert_self_signed"] = bool(names.self_signed)
     return [observe(frame, NAME, Role.SERVER, facts)]
 
 
@@ -378,6 +398,10 @@ def _server_extract(frame: Frame, ctx: ExtractContext, start: bool) -> list[Obse
     state = ctx.flows.get(key)
     assert state is not None  # create=True always returns a dict
     state.update(buf=buf, next_seq=(frame.tcp_seq + len(payload)) & 0xFFFFFFFF)
+    if start or _handshake_start(payload) == HANDSHAKE_CERTIFICATE:
+        # The live filter admits the segments that start a ServerHello or a Certificate
+        # record, and no other part of the flight: report what it says now.
+        return _server_observation(frame, buf, ctx)
     return []
 
 
@@ -430,7 +454,14 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
         state = ctx.flows.get(key)
         assert state is not None  # create=True always returns a dict
         state.update(buf=payload, need=need, next_seq=(frame.tcp_seq + len(payload)) & 0xFFFFFFFF)
-        return []
+        # A live sensor's filter admits no more of this hello: report the part read now,
+        # unless it ends before the cipher suites (nothing worth a report; not an error).
+        state["reported"] = len(payload)
+        try:
+            return [_observation(frame, payload, ctx)]
+        except DecodeError:
+            state["reported"] = 0
+            return []
     state = ctx.flows.get(key, create=False)
     if state is None:
         return []  # application data: the common case, no copy made
@@ -438,7 +469,7 @@ def extract(frame: Frame, ctx: ExtractContext) -> list[Observation]:
     buf: bytes = state["buf"]
     if frame.tcp_seq != state["next_seq"]:  # lost or reordered: report what was read
         ctx.flows.drop(key)
-        return [_observation(frame, buf, ctx)]
+        return [_observation(frame, buf, ctx)] if len(buf) > state["reported"] else []
     buf += payload
     if len(buf) < state["need"]:
         state.update(buf=buf, next_seq=(state["next_seq"] + len(payload)) & 0xFFFFFFFF)

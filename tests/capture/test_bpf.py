@@ -1,4 +1,4 @@
-"""The capture BPF filter: compiled by libpcap, run by a classic-BPF interpreter of the test's own
+"""The capture BPF filter: compiled by libpcap, run by the classic-BPF interpreter of capture/bpf.py
 against scapy-built packets that must and must not reach Python.
 
 The interpreter follows the kernel's semantics (linux/filter.h, Documentation/networking/
@@ -8,9 +8,6 @@ program is checked against the real kernel in tests/capture/test_live.py.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Sequence
-
 import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import ICMP, IP, TCP, UDP
@@ -18,94 +15,17 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NS, IPv6
 from scapy.layers.l2 import ARP, LLC, SNAP, Dot1Q, Dot3, Ether
 from scapy.packet import Packet, Raw
 
-from capture.bpf import CAPTURE_FILTER, MAX_INSTRUCTIONS, Instruction, compile_bpf, program_bytes
+from capture.bpf import (
+    CAPTURE_FILTER,
+    MAX_INSTRUCTIONS,
+    TCP_BY_PAYLOAD,
+    Instruction,
+    compile_bpf,
+    program_bytes,
+)
+from capture.bpf import run_program as run_bpf
 from capture.errors import CaptureError
-
-M32 = 0xFFFFFFFF
-ALU: dict[int, Callable[[int, int], int]] = {
-    0x00: operator.add,
-    0x10: operator.sub,
-    0x20: operator.mul,
-    0x30: operator.floordiv,
-    0x40: operator.or_,
-    0x50: operator.and_,
-    0x60: operator.lshift,
-    0x70: operator.rshift,
-    0x80: lambda a, _k: -a,
-    0x90: operator.mod,
-    0xA0: operator.xor,
-}
-
-
-def run_bpf(program: Sequence[Instruction], packet: bytes) -> int:
-    """Classic BPF as the kernel runs it on a socket; returns the accepted length (0 = drop)."""
-    a = x = 0
-    mem = [0] * 16
-    pc = 0
-    n = len(packet)
-
-    def load(offset: int, size: int) -> int | None:
-        if offset < 0 or offset + size > n:
-            return None
-        return int.from_bytes(packet[offset : offset + size], "big")
-
-    while True:
-        code, jt, jf, k = program[pc]
-        pc += 1
-        cls = code & 0x07
-        if cls in (0x00, 0x01):  # LD, LDX
-            mode, size = code & 0xE0, {0x00: 4, 0x08: 2, 0x10: 1}[code & 0x18]
-            if mode == 0x00:
-                value: int | None = k
-            elif mode == 0x20:
-                value = load(k, size)
-            elif mode == 0x40:
-                value = load(x + k, size)
-            elif mode == 0x60:
-                value = mem[k]
-            elif mode == 0x80:
-                value = n
-            elif mode == 0xA0:  # MSH: 4 * (P[k] & 0xf)
-                byte = load(k, 1)
-                value = None if byte is None else 4 * (byte & 0x0F)
-            else:
-                raise AssertionError(f"bad load mode {code:#x}")
-            if value is None:
-                return 0
-            if cls == 0x00:
-                a = value
-            else:
-                x = value
-        elif cls == 0x02:
-            mem[k] = a
-        elif cls == 0x03:
-            mem[k] = x
-        elif cls == 0x04:  # ALU
-            operand = x if code & 0x08 else k
-            op = code & 0xF0
-            if op in (0x30, 0x90) and operand == 0:
-                return 0
-            a = ALU[op](a, operand) & M32
-        elif cls == 0x05:  # JMP
-            op = code & 0xF0
-            if op == 0x00:
-                pc += k
-                continue
-            operand = x if code & 0x08 else k
-            taken = {
-                0x10: a == operand,
-                0x20: a > operand,
-                0x30: a >= operand,
-                0x40: bool(a & operand),
-            }[op]
-            pc += jt if taken else jf
-        elif cls == 0x06:  # RET
-            return {0x00: k, 0x08: x, 0x10: a}[code & 0x18]
-        else:  # MISC
-            if code & 0xF8 == 0x00:
-                x = a
-            else:
-                a = x
+from capture.extractors.registry import EXTRACTORS
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +39,9 @@ V6 = Ether(src=MAC_A, dst=MAC_B) / IPv6(src="fd00::10", dst="fd00::20")
 TAG = Ether(src=MAC_A, dst=MAC_B) / Dot1Q(vlan=42)
 CLIENT_HELLO = bytes.fromhex("160301020001") + b"\x00" * 40  # record type 22, handshake type 1
 TLS_APP_DATA = bytes.fromhex("1703030400") + bytes(range(256)) * 5
+SERVER_HELLO = bytes.fromhex("160303003d02") + bytes(60)  # record type 22, handshake type 2
+CERTIFICATE = bytes.fromhex("1603030a000b") + bytes(1200)  # handshake type 11 (Certificate)
+PJL_REPLY = b'@PJL INFO ID\r\n"HP LaserJet 4250"\r\n\x0c'  # HP PJL Technical Reference
 
 MUST_PASS: dict[str, Packet] = {
     "syn": V4 / TCP(sport=40000, dport=443, flags="S"),
@@ -167,6 +90,23 @@ MUST_PASS: dict[str, Packet] = {
     "rfb_banner": V4 / TCP(sport=5901, dport=40000, flags="PA") / Raw(b"RFB 003.008\n"),
     "rfb_banner_odd_port": V4 / TCP(sport=15900, dport=40000, flags="PA") / Raw(b"RFB 003.008\n"),
     "ipp_body_631": V4 / TCP(sport=631, dport=40000, flags="PA") / Raw(bytes(1200)),
+    "tls_server_hello": V4 / TCP(sport=443, dport=40000, flags="PA") / Raw(SERVER_HELLO),
+    "tls_server_hello_ipv6": V6 / TCP(sport=8443, dport=40000, flags="A") / Raw(SERVER_HELLO),
+    "tls_certificate_record": V4 / TCP(sport=1443, dport=40000, flags="A") / Raw(CERTIFICATE),
+    "pjl_reply": V4 / TCP(sport=9100, dport=40000, flags="PA") / Raw(PJL_REPLY),
+    "pjl_reply_after_uel": V4
+    / TCP(sport=9100, dport=40000, flags="PA")
+    / Raw(b"\x1b%-12345X" + PJL_REPLY),
+    "sccp_station_message": V4 / TCP(sport=50000, dport=2000, flags="PA") / Raw(bytes(60)),
+    "kasa_reply_to_app": V4 / UDP(sport=9999, dport=50000) / Raw(bytes(300)),
+    "edimax_reply_to_app": V4 / UDP(sport=20560, dport=50000) / Raw(bytes(186)),
+}
+# How each TCP_BY_PAYLOAD extractor's traffic gets in (tests below: one sample each).
+BY_PAYLOAD_SAMPLES = {
+    "http": "http_response_80",
+    "tls": "tls_server_hello",
+    "rfb": "rfb_banner",
+    "pjl": "pjl_reply",
 }
 
 MUST_NOT_PASS: dict[str, Packet] = {
@@ -185,6 +125,10 @@ MUST_NOT_PASS: dict[str, Packet] = {
     "quic_from_server": V4 / UDP(sport=443, dport=50000) / Raw(b"\x40" + bytes(1200)),
     "rtp_media": V4 / UDP(sport=16384, dport=16386) / Raw(b"\x80" + bytes(160)),
     "rfb_framebuffer_update": V4 / TCP(sport=5900, dport=40000, flags="A") / Raw(bytes(1400)),
+    "print_job_data": V4 / TCP(sport=40000, dport=9100, flags="A") / Raw(bytes(1400)),
+    "tls_certificate_continuation": V4
+    / TCP(sport=443, dport=40000, flags="A")
+    / Raw(bytes.fromhex("3082") + bytes(1200)),
     "icmp_time_exceeded": V4 / ICMP(type=11),
 }
 
@@ -225,3 +169,39 @@ def test_interpreter_agrees_with_a_trivial_program() -> None:
 def test_bad_expression_raises_capture_error() -> None:
     with pytest.raises(CaptureError):
         compile_bpf("tcp and and udp")
+
+
+def _ports(kind: str) -> list[tuple[str, int]]:
+    return sorted(
+        (m.NAME, port)
+        for m in EXTRACTORS
+        for port in (m.UDP_PORTS if kind == "udp" else m.TCP_PORTS)
+        if kind == "udp" or m.NAME not in TCP_BY_PAYLOAD
+    )
+
+
+@pytest.mark.parametrize(("extractor", "port"), _ports("udp"))
+def test_filter_admits_every_udp_port_an_extractor_reads_both_ways(
+    program: tuple[Instruction, ...], extractor: str, port: int
+) -> None:
+    for sport, dport in ((50000, port), (port, 50000)):
+        assert run_bpf(program, bytes(V4 / UDP(sport=sport, dport=dport) / Raw(bytes(200))))
+        assert run_bpf(program, bytes(V6 / UDP(sport=sport, dport=dport) / Raw(bytes(200))))
+
+
+@pytest.mark.parametrize(("extractor", "port"), _ports("tcp"))
+def test_filter_admits_whole_flows_of_every_tcp_port_an_extractor_reads(
+    program: tuple[Instruction, ...], extractor: str, port: int
+) -> None:
+    for sport, dport in ((50000, port), (port, 50000)):
+        data = V4 / TCP(sport=sport, dport=dport, flags="A") / Raw(bytes(200))
+        assert run_bpf(program, bytes(data))
+
+
+def test_every_extractor_admitted_by_payload_has_a_sample_that_passes(
+    program: tuple[Instruction, ...],
+) -> None:
+    names = {m.NAME for m in EXTRACTORS}
+    assert set(BY_PAYLOAD_SAMPLES) == set(TCP_BY_PAYLOAD) and names >= TCP_BY_PAYLOAD
+    for sample in BY_PAYLOAD_SAMPLES.values():
+        assert run_bpf(program, bytes(MUST_PASS[sample]))

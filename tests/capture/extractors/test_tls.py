@@ -107,9 +107,11 @@ def test_tls_client_hello_split_over_two_segments_gives_the_same_ja4(corpus: Pat
     first = tcp_frame(payload[:200], dport=443, seq=1000)
     second = tcp_frame(payload[200:], dport=443, seq=1200)
     ctx = ExtractContext()
-    assert tls.extract(first, ctx) == []
+    [partial] = tls.extract(first, ctx)  # what a live sensor gets of this hello
+    assert partial.facts["truncated"] is True and "ja4" not in partial.facts
     [obs] = tls.extract(second, ctx)
     assert obs.facts["ja4"] == FOXIO_JA4[50112][1]
+    assert "truncated" not in obs.facts
     assert obs.ip == CLIENT_IP
     assert len(ctx.flows) == 0  # reassembly state is released
 
@@ -118,10 +120,24 @@ def test_tls_client_hello_split_over_two_segments_gives_the_same_ja4(corpus: Pat
 def test_tls_broken_sequence_reports_partial_hello_without_ja4(corpus: Path) -> None:
     payload = _hello_payload(corpus, 50112)
     ctx = ExtractContext()
-    assert tls.extract(tcp_frame(payload[:300], dport=443, seq=1000), ctx) == []
-    [obs] = tls.extract(tcp_frame(b"\x17\x03\x03\x00\x10", dport=443, seq=9999), ctx)
+    [obs] = tls.extract(tcp_frame(payload[:300], dport=443, seq=1000), ctx)
     assert obs.facts["truncated"] is True
     assert "ja4" not in obs.facts
+    assert obs.facts["sni"] == "clientservices.googleapis.com"
+    # The break adds nothing to what was reported: no second observation, state released.
+    assert tls.extract(tcp_frame(b"\x17\x03\x03\x00\x10", dport=443, seq=9999), ctx) == []
+    assert len(ctx.flows) == 0
+
+
+@pytest.mark.corpus
+def test_tls_broken_sequence_after_more_segments_reports_them(corpus: Path) -> None:
+    payload = _hello_payload(corpus, 50112)
+    ctx = ExtractContext()
+    # 60 bytes end inside the cipher suites: nothing to report yet, and no error.
+    assert tls.extract(tcp_frame(payload[:60], dport=443, seq=1000), ctx) == []
+    assert tls.extract(tcp_frame(payload[60:300], dport=443, seq=1060), ctx) == []
+    [obs] = tls.extract(tcp_frame(b"\x17\x03\x03\x00\x10", dport=443, seq=9999), ctx)
+    assert obs.facts["truncated"] is True
     assert obs.facts["sni"] == "clientservices.googleapis.com"
 
 
@@ -270,7 +286,14 @@ def test_tls_server_flight_split_over_segments_gives_version_and_certificate() -
     ctx = ExtractContext()
     first = tcp_frame(flight[:cut], dport=443, from_server=True, seq=5000)
     assert tls.wants(first)
-    assert tls.extract(first, ctx) == []
+    # The first segment reports at once (a live sensor gets no more of the flight): the
+    # version and the issuer, which ends before the cut; the subject runs past it.
+    [early] = tls.extract(first, ctx)
+    assert early.facts == {
+        "tls_version": "1.2",
+        "port": 443,
+        "cert_issuer": "CN=root-bridge,O=Philips Hue,C=NL",
+    }
     [obs] = tls.extract(tcp_frame(flight[cut:], dport=443, from_server=True, seq=5000 + cut), ctx)
     assert obs.role is Role.SERVER and obs.facts["port"] == 443
     assert obs.facts["tls_version"] == "1.2"
@@ -297,9 +320,10 @@ def test_tls_server_flight_broken_sequence_reports_the_version_read() -> None:
     der = _hue_like_certificate()
     flight = _records(_server_hello() + _certificate_message(der))
     ctx = ExtractContext()
-    assert tls.extract(tcp_frame(flight[:100], dport=443, from_server=True, seq=1), ctx) == []
+    [early] = tls.extract(tcp_frame(flight[:100], dport=443, from_server=True, seq=1), ctx)
     [obs] = tls.extract(tcp_frame(flight[150:], dport=443, from_server=True, seq=151), ctx)
-    assert obs.facts["tls_version"] == "1.2" and "cert_subject" not in obs.facts
+    for o in (early, obs):  # 100 bytes end inside the serial number: no name yet
+        assert o.facts["tls_version"] == "1.2" and "cert_issuer" not in o.facts
 
 
 @pytest.mark.parametrize(
@@ -332,7 +356,13 @@ def test_tls_sonos_player_certificate_from_the_corpus(corpus: Path) -> None:
     # Every TCP payload, as the triage's flow memory offers a flow tls.wants() once accepted.
     observed = run(tls, tcp_payload_frames(corpus / "nDPI/sonos.pcapng"))
     servers = [o for o in observed if o.role is Role.SERVER]
-    [obs] = servers
+    # Frame 6 (the ServerHello), frame 8 (the start of the Certificate record: with frame 6,
+    # what a live sensor gets), then the whole flight with frame 10.
+    hello, early, obs = servers
+    assert dict(hello.facts) == {"tls_version": "1.2", "port": 1443}
+    assert early.facts["cert_issuer"] == obs.facts["cert_issuer"]
+    assert early.facts["cert_subject"] == obs.facts["cert_subject"]
+    assert "cert_san" not in early.facts
     assert obs.ip == "192.168.1.70" and obs.facts["port"] == 1443
     assert obs.facts["cert_issuer"] == (
         "CN=Sonos Device Authentication Root CA,OU=Sonos Devices,O=Sonos\\, Inc,"
