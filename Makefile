@@ -51,6 +51,7 @@ eval: install
 	$(VENV)/bin/branchwatch eval tests/personas/labels.json
 	$(VENV)/bin/branchwatch eval tests/personas/labels-heldout.json
 	$(VENV)/bin/branchwatch eval ../shared/corpus/labels.json
+	$(VENV)/bin/branchwatch eval --live-filter ../shared/corpus/labels.json
 
 golden: install
 	$(PY) -m tests.golden.regenerate

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 EX_OK = 0
 EX_USAGE = 2
 EX_DATAERR = 65
+EX_UNAVAILABLE = 69
 EX_NOPERM = 77
 EX_CONFIG = 78
 

@@ -41,8 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from capture.device import DeviceRecord
+from capture.errors import CaptureError
 from capture.vendors import same_vendor, strip_vendor_prefix
-from firmware.cli import EX_CONFIG, EX_DATAERR, EX_OK
+from firmware.cli import EX_CONFIG, EX_DATAERR, EX_OK, EX_UNAVAILABLE
 from firmware.config import Config, load_config
 from firmware.errors import ConfigError
 
@@ -71,11 +72,17 @@ def add_parser(subparsers: Any) -> list[str]:
         help="score device classification against labelled captures",
         description="Run each labelled capture through the pipeline and print one JSON object "
         "with precision, coverage, F1 and wrong-answer rate per field and the type confusion "
-        "matrix. Exit codes: 0 ok, 65 bad labels file, 78 bad configuration.",
+        "matrix. Exit codes: 0 ok, 65 bad labels file, 69 live filter unavailable, 78 bad "
+        "configuration.",
     )
     parser.add_argument("labels", metavar="LABELS.json", help="labels file (eval format)")
     parser.add_argument("--config", metavar="FILE", help="configuration file over the defaults")
     parser.add_argument("--details", action="store_true", help="add every label's outcome")
+    parser.add_argument(
+        "--live-filter",
+        action="store_true",
+        help="score what a live sensor sees: frames go through the kernel capture filter first",
+    )
     return ["eval"]
 
 
@@ -90,7 +97,11 @@ def run(args: argparse.Namespace) -> int:
     except LabelsError as exc:
         print(f"branchwatch eval: {exc}", file=sys.stderr)
         return EX_DATAERR
-    report = evaluate(labels, config, details=args.details)
+    try:
+        report = evaluate(labels, config, details=args.details, live_filter=args.live_filter)
+    except CaptureError as exc:  # the live filter could not be compiled
+        print(f"branchwatch eval: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
     print(json.dumps(report, indent=1, sort_keys=True))
     return EX_OK
 
@@ -117,10 +128,13 @@ def load_labels(path: Path) -> list[Label]:
     return out
 
 
-def evaluate(labels: Iterable[Label], config: Config, *, details: bool = False) -> dict[str, Any]:
-    """Score every label; each capture is run once."""
-    from firmware.inspect import inspect_file  # the same path as `branchwatch inspect`
+def evaluate(
+    labels: Iterable[Label], config: Config, *, details: bool = False, live_filter: bool = False
+) -> dict[str, Any]:
+    """Score every label; each capture is run once (through the live filter if asked)."""
+    from firmware.inspect import LiveFilterCount, inspect_file  # as `branchwatch inspect`
 
+    live = LiveFilterCount() if live_filter else None
     runs: dict[Path, tuple[list[DeviceRecord], str | None]] = {}
     outcomes: list[dict[str, Any]] = []
     for label in labels:
@@ -128,7 +142,7 @@ def evaluate(labels: Iterable[Label], config: Config, *, details: bool = False) 
             if not label.file.exists():
                 runs[label.file] = ([], "missing")
             else:
-                pipeline, failure = inspect_file(str(label.file), config)
+                pipeline, failure = inspect_file(str(label.file), config, live_filter=live)
                 runs[label.file] = (pipeline.devices(), str(failure) if failure else None)
         devices, _ = runs[label.file]
         found = find_device(devices, label.mac, label.ip)
@@ -141,6 +155,8 @@ def evaluate(labels: Iterable[Label], config: Config, *, details: bool = False) 
     report = score(outcomes)
     report["captures"] = len(runs)
     report["capture_errors"] = {str(p): e for p, (_, e) in sorted(runs.items()) if e}
+    if live is not None:
+        report["live_filter"] = live.to_json()
     if details:
         report["details"] = outcomes
     return report

@@ -1,4 +1,5 @@
-"""`branchwatch inspect CAPTURE [--json] [--config FILE]`: a capture file through the pipeline.
+"""`branchwatch inspect CAPTURE [--json] [--live-filter] [--config FILE]`: a capture file
+through the pipeline.
 
 Reads a pcap/pcapng file through capture/sniffer.py (the same path live capture takes) into
 capture.pipeline.Pipeline and prints the device inventory, then the findings: a table by
@@ -9,12 +10,18 @@ default (with a progress bar on stderr for large files when stderr is a terminal
     {"record": "finding", "kind", "rule_id", "title", "severity", "devices", ...}
     {"record": "stats", "packets", "bytes", "dissected", "dropped", "weird", ...}   (last)
 
+With --live-filter, each Ethernet frame first goes through the kernel BPF filter that live
+capture attaches to its socket (capture/bpf.py, run by its interpreter), so the output is what
+a sensor on a mirror port would have made of the same traffic; the stats record then gives
+`live_filter` = {"passed", "rejected", "not_ethernet"} (frames of another link type are not
+filtered: a sensor only ever reads Ethernet).
+
 Devices are sorted by first_seen then key, findings by first_seen, rule_id, dedup key: the
 output of one file is the same on every run.
 
 Exit codes: 0 ok; 2 usage; 65 unreadable or corrupt capture (the message gives the byte
 offset, and what was read before the damage is still reported); 77 no permission to read it;
-78 bad configuration.
+69 the live filter cannot be compiled (libpcap missing); 78 bad configuration.
 """
 
 from __future__ import annotations
@@ -23,15 +30,17 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
+from capture.bpf import CAPTURE_FILTER, LINKTYPE_ETHERNET, compile_bpf, run_program
 from capture.device import DeviceRecord
-from capture.errors import CaptureFileError
+from capture.errors import CaptureError, CaptureFileError
 from capture.findings import Finding
 from capture.pipeline import Pipeline, Stats
 from capture.sniffer import CaptureReader
-from firmware.cli import EX_CONFIG, EX_DATAERR, EX_NOPERM, EX_OK
+from firmware.cli import EX_CONFIG, EX_DATAERR, EX_NOPERM, EX_OK, EX_UNAVAILABLE
 from firmware.config import Config, load_config
 from firmware.errors import ConfigError
 
@@ -45,10 +54,15 @@ def add_parser(subparsers: Any) -> list[str]:
         help="print the devices and findings of a capture file",
         description="Run a pcap or pcapng file through the capture pipeline and print the "
         "device inventory and findings. Exit codes: 0 ok, 2 usage, 65 unreadable or corrupt "
-        "capture, 77 no permission, 78 bad configuration.",
+        "capture, 69 live filter unavailable, 77 no permission, 78 bad configuration.",
     )
     parser.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file")
     parser.add_argument("--json", action="store_true", help="JSON Lines on stdout")
+    parser.add_argument(
+        "--live-filter",
+        action="store_true",
+        help="drop the frames the live capture's kernel filter would drop",
+    )
     parser.add_argument("--config", metavar="FILE", help="configuration file over the defaults")
     return ["inspect"]
 
@@ -59,7 +73,14 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"branchwatch inspect: {exc}", file=sys.stderr)
         return EX_CONFIG
-    pipeline, failure = inspect_file(args.capture, config, progress=_progress_stream())
+    live = LiveFilterCount() if args.live_filter else None
+    try:
+        pipeline, failure = inspect_file(
+            args.capture, config, progress=_progress_stream(), live_filter=live
+        )
+    except CaptureError as exc:  # the live filter could not be compiled
+        print(f"branchwatch inspect: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
     code = EX_OK
     if failure is not None:
         print(f"branchwatch inspect: {args.capture}: {failure}", file=sys.stderr)
@@ -72,20 +93,51 @@ def run(args: argparse.Namespace) -> int:
     findings = pipeline.findings()
     stats = pipeline.snapshot()
     if args.json:
-        write_json(sys.stdout, devices, findings, stats)
+        write_json(sys.stdout, devices, findings, stats, live)
     else:
         write_table(sys.stdout, devices, findings, stats)
+        if live is not None:
+            print(f"live filter: {live.describe()}")
     return code
 
 
+@dataclass(slots=True)
+class LiveFilterCount:
+    """What the live capture filter did to a file's frames (`inspect --live-filter`)."""
+
+    passed: int = 0
+    rejected: int = 0
+    not_ethernet: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {"passed": self.passed, "rejected": self.rejected, "not_ethernet": self.not_ethernet}
+
+    def describe(self) -> str:
+        return (
+            f"{self.passed:,} frames passed, {self.rejected:,} rejected, "
+            f"{self.not_ethernet:,} not Ethernet (not filtered)"
+        )
+
+
 def inspect_file(
-    path: str, config: Config, *, progress: TextIO | None = None
+    path: str,
+    config: Config,
+    *,
+    progress: TextIO | None = None,
+    live_filter: LiveFilterCount | None = None,
 ) -> tuple[Pipeline, CaptureFileError | None]:
     """Run every packet of `path` through a new Pipeline.
 
+    With `live_filter`, Ethernet frames the live capture's kernel filter rejects are counted
+    there and skipped, as the kernel would have.
+
     Returns the pipeline (holding what was read) and the CaptureFileError that stopped the
     read, if any: packets before the damage are processed first.
+
+    Raises:
+        CaptureError: `live_filter` was asked for and libpcap cannot compile the filter.
     """
+    admits = _live_filter(live_filter) if live_filter is not None else None
     pipeline = Pipeline(config)
     reader = CaptureReader(path)
     size = reader.size_bytes
@@ -95,6 +147,8 @@ def inspect_file(
     count = 0
     try:
         for packet in reader:
+            if admits is not None and not admits(packet.data, packet.linktype):
+                continue
             process(packet.data, packet.at, packet.linktype, packet.vlan)
             count += 1
             if bar is not None and count % _PROGRESS_EVERY == 0:
@@ -106,6 +160,23 @@ def inspect_file(
             bar.close(reader.bytes_read, count)
     pipeline.finish()
     return pipeline, failure
+
+
+def _live_filter(count: LiveFilterCount) -> Callable[[bytes, int], bool]:
+    """A predicate that runs the live capture filter on a frame and counts the outcome."""
+    program = compile_bpf(CAPTURE_FILTER)
+
+    def admits(data: bytes, linktype: int) -> bool:
+        if linktype != LINKTYPE_ETHERNET:
+            count.not_ethernet += 1
+            return True
+        if run_program(program, data):
+            count.passed += 1
+            return True
+        count.rejected += 1
+        return False
+
+    return admits
 
 
 def _is_permission(exc: CaptureFileError) -> bool:
@@ -151,14 +222,21 @@ def device_record(device: DeviceRecord) -> dict[str, Any]:
 
 
 def write_json(
-    out: TextIO, devices: Iterable[DeviceRecord], findings: Iterable[Finding], stats: Stats
+    out: TextIO,
+    devices: Iterable[DeviceRecord],
+    findings: Iterable[Finding],
+    stats: Stats,
+    live_filter: LiveFilterCount | None = None,
 ) -> None:
     """JSON Lines: devices, then findings, then one stats record last."""
     for device in devices:
         out.write(json.dumps(device_record(device), sort_keys=False) + "\n")
     for finding in findings:
         out.write(json.dumps({"record": "finding", **finding.to_json()}) + "\n")
-    out.write(json.dumps({"record": "stats", **stats.to_json()}) + "\n")
+    record: dict[str, Any] = {"record": "stats", **stats.to_json()}
+    if live_filter is not None:
+        record["live_filter"] = live_filter.to_json()
+    out.write(json.dumps(record) + "\n")
     out.flush()
 
 

@@ -156,3 +156,54 @@ def test_progress_bar_reaches_the_end_of_the_file(
     pipeline, failure = inspect.inspect_file(str(capture), load_config(), progress=stream)
     assert failure is None and pipeline.stats.packets == 2
     assert "100.0%" in stream.getvalue() and "2 packets" in stream.getvalue()
+
+
+STREAMER = "00:11:22:33:44:77"
+
+
+def test_live_filter_drops_what_the_kernel_filter_would(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A host that only streams UDP media (RTP-like, to port 7080): a file shows it, a live
+    # sensor never sees it, because the capture filter keeps bulk UDP in the kernel.
+    stream = []
+    for n in range(5):
+        frame = (
+            Ether(src=STREAMER, dst=PHONE)
+            / IP(src="192.168.1.50", dst="192.168.1.40")
+            / UDP(sport=40000, dport=7080)
+            / (b"\x80" + bytes(1000))
+        )
+        frame.time = 1_700_000_010.0 + n
+        stream.append(frame)
+    path = tmp_path / "stream.pcap"
+    wrpcap(str(path), [*_packets(), *stream])
+
+    assert main(["inspect", "--json", str(path)]) == 0
+    offline = _lines(capsys.readouterr().out)
+    assert STREAMER in {r.get("mac") for r in offline}
+    assert "live_filter" not in offline[-1]
+
+    assert main(["inspect", "--json", "--live-filter", str(path)]) == 0
+    live = _lines(capsys.readouterr().out)
+    assert {r["mac"] for r in live if r["record"] == "device"} == {PRINTER, PHONE}
+    assert live[-1]["live_filter"] == {"passed": 2, "rejected": 5, "not_ethernet": 0}
+    assert live[-1]["packets"] == 2  # rejected frames never reach the pipeline
+
+    assert main(["inspect", "--live-filter", str(path)]) == 0
+    assert "live filter: 2 frames passed, 5 rejected" in capsys.readouterr().out
+
+
+def test_live_filter_without_libpcap_exits_69(
+    capture: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from capture.errors import CaptureError
+    from firmware import inspect
+
+    def no_libpcap(expr: str) -> None:
+        raise CaptureError("cannot compile the BPF filter: libpcap not found")
+
+    monkeypatch.setattr(inspect, "compile_bpf", no_libpcap)
+    assert main(["inspect", "--live-filter", str(capture)]) == 69
+    assert "libpcap not found" in capsys.readouterr().err
+    assert main(["inspect", str(capture)]) == 0  # without the option nothing is compiled
