@@ -62,13 +62,20 @@ EVIDENCE_ROLES: Mapping[str, frozenset[Role]] = {
     "pjl": frozenset({Role.SERVER}),
     "sccp": frozenset({Role.CLIENT}),
     "slp": frozenset({Role.ANNOUNCER, Role.SERVER}),
+    "tivo": frozenset({Role.ANNOUNCER}),
 }
 _DHCP_SERVER_MSGS = frozenset({"offer", "ack", "nak"})
 _DHCP_IDENTITY = frozenset(
     {"hostname", "vendor_class", "param_list", "user_class", "fqdn", "client_id"}
 )
 # Facts that name the device: ("host", "name") is derived from them for hostname rules.
-_NAME_FACTS = (("dhcp", "hostname"), ("dhcp", "fqdn"), ("mdns", "hostnames"), ("dhcpv6", "fqdn"))
+_NAME_FACTS = (
+    ("dhcp", "hostname"),
+    ("dhcp", "fqdn"),
+    ("mdns", "hostnames"),
+    ("dhcpv6", "fqdn"),
+    ("tivo", "machine"),  # a TiVo beacon's machine name: the host name unless renamed
+)
 _ALNUM = re.compile(r"[^0-9a-z]+")
 _CONFLICT_FIELDS = frozenset({"type", "vendor"})
 _REFINING_FIELDS = frozenset({"model", "firmware", "os"})

@@ -43,6 +43,7 @@ _NAME_FACTS: dict[tuple[str, str], frozenset[Role]] = {
     ("lldp", "system_name"): frozenset({Role.ANNOUNCER}),
     ("cdp", "device_id"): frozenset({Role.ANNOUNCER}),
     ("snmp", "sys_name"): frozenset({Role.SERVER}),
+    ("tivo", "machine"): frozenset({Role.ANNOUNCER}),
 }
 # Facts that make a good service banner, in order of preference.
 _BANNER_FACTS = ("server", "text", "sys_descr", "make_and_model")

@@ -137,6 +137,22 @@ def ssdp(
     ]
 
 
+def tivo_beacon(
+    p: Persona, *, platform: str, machine: str, swversion: str, tsn: str
+) -> list[Packet]:
+    """TiVo Connect discovery beacon, broadcast to UDP 2190 (key=value lines, as DVRs send)."""
+    text = (
+        f"tivoconnect=1\nswversion={swversion}\nmethod=broadcast\nidentity={tsn}\n"
+        f"machine={machine}\nplatform={platform}\nservices=TiVoMediaServer:80/http\n"
+    )
+    return [
+        Ether(src=p.mac, dst="ff:ff:ff:ff:ff:ff")
+        / IP(src=p.ip, dst="255.255.255.255", ttl=64)
+        / UDP(sport=2190, dport=2190)
+        / Raw(text.encode())
+    ]
+
+
 def _tlv(kind: int, value: bytes) -> bytes:
     return struct.pack("!H", (kind << 9) | len(value)) + value
 
@@ -1476,6 +1492,22 @@ PERSONAS: list[Persona] = [
         "HS110",
         None,
         _w(dhcp, hostname="HS110", prl=EMBEDDED_PRL),
+    ),
+    _p(
+        "tivo-roamio",
+        "00:11:d9:3c:4d:5e",
+        "smart_tv",
+        "TiVo",
+        "Series5",
+        "20.7.4d.RC15-846-6-846",
+        _w(dhcp, prl=LINUX_PRL),
+        _w(
+            tivo_beacon,
+            platform="tcd/Series5",
+            machine="Lobby",
+            swversion="20.7.4d.RC15-846-6-846",
+            tsn="84600119023FFD0",
+        ),
     ),
     # ---------------- a scanner: probes phones, agents and printers, is none of them -------
     _p("scanner", "08:00:27:c4:76:6b", None, None, None, None, scanner_probes),
