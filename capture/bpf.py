@@ -26,7 +26,8 @@ Each part, and why:
   300 bytes (the handshake; framebuffer updates stay out); and on any TCP port, segments whose
   payload starts a TLS handshake record with a ClientHello, ServerHello or Certificate
   (content type 22, handshake type 1, 2 or 11), a Telnet IAC (0xff), "RFB ", an HTTP/RTSP/SIP
-  request line, an HTTP/SIP/RTSP status line or a PJL reply ("@PJL", or the UEL escape before
+  request line, an HTTP/SIP/RTSP status line, an XML declaration (a UPnP description whose
+  HTTP head came in a segment of its own) or a PJL reply ("@PJL", or the UEL escape before
   it). HTTP on 80, 8080 and 443 and the raw print port 9100 are admitted this way, by their
   first bytes, so bulk HTTP, HTTPS and print-job data is not.
 - The same again under one 802.1Q/802.1ad tag: `expr or (vlan and expr)`. (On a live socket
@@ -102,6 +103,7 @@ PAYLOAD_PREFIXES: dict[str, bytes] = {
     "sip_status": b"SIP/",
     "notify": b"NOTI",  # SIP and GENA NOTIFY
     "subscribe": b"SUBS",
+    "xml_declaration": b"<?xm",  # a UPnP description body after its HTTP head came alone
     "pjl": b"@PJL",  # a PJL reply from a printer (capture/extractors/pjl.py)
     "pjl_uel": b"\x1b%-1",  # the UEL escape ("\x1b%-12345X") that may precede it
 }

@@ -162,7 +162,8 @@ def _start_description(
     state["body"] = body
     state["next_seq"] = (frame.tcp_seq + len(frame.data) - frame.payload_offset) & 0xFFFFFFFF
     state["length"] = length
-    return {}
+    # A live sensor gets no more of this response (capture/bpf.py): what is here now.
+    return dict(upnpdesc.root_device(body, complete=True) or {})
 
 
 def _continue_description(frame: Frame, ctx: ExtractContext) -> list[Observation]:
@@ -182,7 +183,14 @@ def _continue_description(frame: Frame, ctx: ExtractContext) -> list[Observation
     if facts is None:
         state["body"] = body
         state["next_seq"] = (state["next_seq"] + len(segment)) & 0xFFFFFFFF
-        return []
+        if not segment.startswith(upnpdesc.XML_DECLARATION):
+            return []
+        # The body's first segment after a head that came alone: the live filter admits it
+        # by its XML declaration, and no more of the body. Report what it holds now.
+        partial = upnpdesc.root_device(body, complete=True)
+        if not partial:
+            return []
+        return [observe(frame, NAME, Role.SERVER, {**partial, "port": frame.src_port})]
     ctx.flows.drop(key)
     if not facts:
         return []

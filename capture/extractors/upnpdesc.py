@@ -10,7 +10,10 @@ stack's own maker, "MiniUPnP") and describe parts, not the box, so they are neve
 
 Used by capture/extractors/http.py, which owns the flow state: the body is collected from
 the response's segments (in sequence order, at most BODY_MAX_BYTES) only until the root
-device's identity part is complete, then the state is dropped. Pure functions, no scapy.
+device's identity part is complete, then the state is dropped. A live sensor's filter admits
+only the segment with the response head and one starting with the XML declaration
+(capture/bpf.py), so at those segments the identity elements already whole are reported at
+once, and all of them again when the rest arrives. Pure functions, no scapy.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ _ELEMENT = re.compile(
 _DEVICE_START = re.compile(rb"<device\s*>")
 # What follows the root device's own identity elements (UDA §2.3), or ends it.
 _IDENTITY_END = re.compile(rb"<(?:iconList|serviceList|deviceList)\b|</device\s*>")
-_XML_START = (b"<?xml", b"<root")
+XML_DECLARATION = b"<?xml"
+_XML_START = (XML_DECLARATION, b"<root")
 
 
 def is_description_start(content_type: bytes | None, body: bytes) -> bool:

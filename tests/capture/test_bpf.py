@@ -94,6 +94,9 @@ MUST_PASS: dict[str, Packet] = {
     "tls_server_hello_ipv6": V6 / TCP(sport=8443, dport=40000, flags="A") / Raw(SERVER_HELLO),
     "tls_certificate_record": V4 / TCP(sport=1443, dport=40000, flags="A") / Raw(CERTIFICATE),
     "pjl_reply": V4 / TCP(sport=9100, dport=40000, flags="PA") / Raw(PJL_REPLY),
+    "upnp_description_body": V4
+    / TCP(sport=49152, dport=40000, flags="A")
+    / Raw(b'<?xml version="1.0"?>\r\n<root xmlns="urn:schemas-upnp-org:device-1-0">'),
     "pjl_reply_after_uel": V4
     / TCP(sport=9100, dport=40000, flags="PA")
     / Raw(b"\x1b%-12345X" + PJL_REPLY),
