@@ -74,7 +74,7 @@ _NAME_FACTS = (
     ("dhcp", "fqdn"),
     ("mdns", "hostnames"),
     ("dhcpv6", "fqdn"),
-    ("tivo", "machine"),  # a TiVo beacon's machine name: the host name unless renamed
+    ("tivo", "machine"),  # the name a TiVo beacon gives its sender
 )
 _ALNUM = re.compile(r"[^0-9a-z]+")
 _CONFLICT_FIELDS = frozenset({"type", "vendor"})

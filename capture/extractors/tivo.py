@@ -16,8 +16,8 @@ case, TiVo Desktop capitalises them). Beacons as sent:
 
 (one per line in the packet). `platform` says what the sender is ("tcd/SeriesN": a TiVo
 client device, i.e. a DVR of that series; "pc/...": software on a computer), `machine` is
-its name (the DVR's or server's name, the host name by default), `swversion` its software
-version, `identity` its unique id (a DVR's TiVo Service Number).
+the name it gives itself (the DVR's or the server's), `swversion` its software version,
+`identity` its unique id (a DVR's TiVo Service Number).
 
 A beacon describes its sender: role announcer. Facts: `platform`, `machine`, `swversion`,
 `identity`, `method` (lower case), `services` (tuple of "Name:port/protocol", at most

@@ -29,9 +29,10 @@ observation is made at the certificate, at ServerHelloDone, at the first non-han
 A live sensor gets only the segments of the flight that start a ServerHello or a Certificate
 record: its kernel filter cannot tell the others from bulk data (capture/bpf.py). So when the
 flight goes on past such a segment, the segment gives an observation at once: the version,
-and the issuer and subject of a certificate cut there (capture/extractors/dername.py reads them from its first bytes; the DNS
-names come at the certificate's end and wait for the whole of it). The complete flight, when
-it arrives (a capture file), gives the full observation as well.
+and the issuer and subject of a certificate cut there (capture/extractors/dername.py reads
+them from its first bytes; the DNS names come at the certificate's end and wait for the
+whole of it). The complete flight, when it arrives (a capture file), gives the full
+observation as well.
 """
 
 from __future__ import annotations
