@@ -28,8 +28,9 @@ Each part, and why:
   (content type 22, handshake type 1, 2 or 11), a Telnet IAC (0xff), "RFB ", an HTTP/RTSP/SIP
   request line, an HTTP/SIP/RTSP status line, an XML declaration (a UPnP description whose
   HTTP head came in a segment of its own) or a PJL reply ("@PJL", or the UEL escape before
-  it). HTTP on 80, 8080 and 443 and the raw print port 9100 are admitted this way, by their
-  first bytes, so bulk HTTP, HTTPS and print-job data is not.
+  it). HTTP on 80, 8080 and 443, RTSP on 554 and the raw print port 9100 are admitted this
+  way, by their first bytes, so bulk HTTP, HTTPS, interleaved video and print-job data is
+  not.
 - The same again under one 802.1Q/802.1ad tag: `expr or (vlan and expr)`. (On a live socket
   the kernel strips the tag before the filter runs, so the first arm matches; the second one
   serves mirror ports that deliver tags in the frame.)
@@ -66,7 +67,7 @@ MAX_INSTRUCTIONS = 4096
 
 # Extractors whose TCP ports carry bulk data: admitted by their first payload bytes
 # (PAYLOAD_PREFIXES, the TLS hello check, the RFB frame size), never whole.
-TCP_BY_PAYLOAD = frozenset({"http", "tls", "rfb", "pjl"})
+TCP_BY_PAYLOAD = frozenset({"http", "tls", "rfb", "pjl", "rtsp"})
 # Ports admitted although no extractor reads them: SNMP over TCP (scans, agents).
 _EXTRA_TCP_PORTS = frozenset({161})
 
@@ -95,6 +96,7 @@ PAYLOAD_PREFIXES: dict[str, bytes] = {
     "http_head": b"HEAD",
     "http_put": b"PUT ",
     "options": b"OPTI",  # HTTP, RTSP and SIP OPTIONS
+    "rtsp_describe": b"DESC",  # RTSP DESCRIBE: a recorder or viewer pulling a camera's stream
     "http_status": b"HTTP",
     "rtsp_status": b"RTSP",
     "rfb": b"RFB ",

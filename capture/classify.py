@@ -63,6 +63,7 @@ EVIDENCE_ROLES: Mapping[str, frozenset[Role]] = {
     "sccp": frozenset({Role.CLIENT}),
     "slp": frozenset({Role.ANNOUNCER, Role.SERVER}),
     "tivo": frozenset({Role.ANNOUNCER}),
+    "rtsp": frozenset({Role.SERVER}),
 }
 _DHCP_SERVER_MSGS = frozenset({"offer", "ack", "nak"})
 _DHCP_IDENTITY = frozenset(

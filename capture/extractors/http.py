@@ -105,6 +105,21 @@ def parse_status_line(line: bytes) -> tuple[str, int]:
     return parts[0][5:].decode("ascii", "replace"), int(code)
 
 
+def auth_facts(auth: bytes | None, max_bytes: int) -> dict[str, FactValue]:
+    """`auth_scheme` and `realm` of a WWW-Authenticate value (RFC 9110 §11.6.1); also RTSP's."""
+    if auth is None:
+        return {}
+    value = auth.decode("latin-1")
+    facts: dict[str, FactValue] = {}
+    scheme = clean_text(value.split(" ", 1)[0], 32)
+    if scheme:
+        facts["auth_scheme"] = scheme
+    realm = _REALM.search(value)
+    if realm is not None:
+        facts["realm"] = clean_text(realm.group(1) or realm.group(2) or "", max_bytes)
+    return facts
+
+
 def _response(frame: Frame, payload: bytes, ctx: ExtractContext) -> Observation:
     line, headers, body_at = split_head(payload)
     version, status = parse_status_line(line)
@@ -115,13 +130,7 @@ def _response(frame: Frame, payload: bytes, ctx: ExtractContext) -> Observation:
         "content_type": _text(headers.get("content-type"), ctx),
         "port": frame.src_port,
     }
-    auth = headers.get("www-authenticate")
-    if auth is not None:
-        value = auth.decode("latin-1")
-        facts["auth_scheme"] = clean_text(value.split(" ", 1)[0], 32) or None
-        realm = _REALM.search(value)
-        if realm is not None:
-            facts["realm"] = clean_text(realm.group(1) or realm.group(2) or "", ctx.text_max_bytes)
+    facts.update(auth_facts(headers.get("www-authenticate"), ctx.text_max_bytes))
     if status == 200 and body_at >= 0:
         facts.update(_start_description(frame, headers, payload[body_at:], ctx))
     return observe(frame, NAME, Role.SERVER, {k: v for k, v in facts.items() if v is not None})
@@ -215,8 +224,8 @@ def _request(frame: Frame, payload: bytes, ctx: ExtractContext) -> list[Observat
         raise DecodeError("http_request_line")
     method, target, version = parts
     if not version.startswith(b"HTTP/1.") or len(version) != 8:
-        if version.startswith(b"SIP/"):
-            return []  # SIP shares the request syntax; the sip module reads it
+        if version.startswith((b"SIP/", b"RTSP/")):
+            return []  # SIP and RTSP share the request syntax; their own modules read them
         raise DecodeError("http_version")
     path = target.split(b"?", 1)[0].split(b"#", 1)[0]
     facts: dict[str, FactValue] = {

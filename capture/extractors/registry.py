@@ -28,6 +28,7 @@ from capture.extractors import (
     ntp,
     pjl,
     rfb,
+    rtsp,
     sccp,
     sip,
     slp,
@@ -63,6 +64,7 @@ EXTRACTORS: tuple[ModuleType, ...] = (
     tplink_shp,
     edimax,
     tivo,
+    rtsp,
     http,
     sip,
     tls,
@@ -75,10 +77,11 @@ EXTRACTORS: tuple[ModuleType, ...] = (
 
 # Payload segments per TCP flow (both directions together) worth offering to an extractor
 # whose identity facts come first: a TLS ClientHello (even split in two or three segments) and
-# the first HTTP request/response heads. Bulk data after them is never parsed (measured on the
+# the first HTTP or RTSP request/response heads (RTSP on 554 may carry the video itself,
+# interleaved). Bulk data after them is never parsed (measured on the
 # bench capture: 61% of all frames were TLS records on port 443). Extractors absent here
 # (Telnet, RFB, SIP over TCP) see every segment: logins and auth results come later.
-TCP_SEGMENTS_MAX: dict[str, int] = {"tls": 8, "http": 32}
+TCP_SEGMENTS_MAX: dict[str, int] = {"tls": 8, "http": 32, "rtsp": 16}
 
 # Every extractor must define these; checked by tests/capture/test_pipeline.py.
 CONTRACT = ("NAME", "ETHERTYPES", "LLC", "UDP_PORTS", "TCP_PORTS", "SCAPY", "wants", "extract")

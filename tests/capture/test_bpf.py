@@ -100,6 +100,12 @@ MUST_PASS: dict[str, Packet] = {
     "pjl_reply_after_uel": V4
     / TCP(sport=9100, dport=40000, flags="PA")
     / Raw(b"\x1b%-12345X" + PJL_REPLY),
+    "rtsp_response_554": V4
+    / TCP(sport=554, dport=40000, flags="PA")
+    / Raw(b"RTSP/1.0 200 OK\r\nCSeq: 2\r\nServer: Dahua Rtsp Server\r\n\r\n"),
+    "rtsp_describe": V4
+    / TCP(sport=40000, dport=554, flags="PA")
+    / Raw(b"DESCRIBE rtsp://192.0.2.20/stream1 RTSP/1.0\r\nCSeq: 2\r\n\r\n"),
     "sccp_station_message": V4 / TCP(sport=50000, dport=2000, flags="PA") / Raw(bytes(60)),
     "kasa_reply_to_app": V4 / UDP(sport=9999, dport=50000) / Raw(bytes(300)),
     "edimax_reply_to_app": V4 / UDP(sport=20560, dport=50000) / Raw(bytes(186)),
@@ -110,6 +116,7 @@ BY_PAYLOAD_SAMPLES = {
     "tls": "tls_server_hello",
     "rfb": "rfb_banner",
     "pjl": "pjl_reply",
+    "rtsp": "rtsp_response_554",
 }
 
 MUST_NOT_PASS: dict[str, Packet] = {
@@ -128,6 +135,9 @@ MUST_NOT_PASS: dict[str, Packet] = {
     "quic_from_server": V4 / UDP(sport=443, dport=50000) / Raw(b"\x40" + bytes(1200)),
     "rtp_media": V4 / UDP(sport=16384, dport=16386) / Raw(b"\x80" + bytes(160)),
     "rfb_framebuffer_update": V4 / TCP(sport=5900, dport=40000, flags="A") / Raw(bytes(1400)),
+    "rtsp_interleaved_rtp": V4
+    / TCP(sport=554, dport=40000, flags="A")
+    / Raw(b"$\x00\x05\xc0\x80\x60" + bytes(1400)),
     "print_job_data": V4 / TCP(sport=40000, dport=9100, flags="A") / Raw(bytes(1400)),
     "tls_certificate_continuation": V4
     / TCP(sport=443, dport=40000, flags="A")

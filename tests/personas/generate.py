@@ -249,6 +249,20 @@ def http_server(
     return [syn_ack, response]
 
 
+def rtsp_server(p: Persona, *, server: str, port: int = 554) -> list[Packet]:
+    """The camera answering a recorder's RTSP OPTIONS (RFC 2326 §10.1) on its RTSP port."""
+    text = (
+        f"RTSP/1.0 200 OK\r\nCSeq: 1\r\nServer: {server}\r\n"
+        "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n"
+    )
+    return [
+        Ether(src=p.mac, dst=GATEWAY_MAC)
+        / IP(src=p.ip, dst=MANAGER_IP)
+        / TCP(sport=port, dport=50000 + p.index, flags="PA", seq=2001, ack=60)
+        / Raw(text.encode())
+    ]
+
+
 def http_client(
     p: Persona, *, ua: str, host: str = "connectivitycheck.example.net"
 ) -> list[Packet]:
@@ -1508,6 +1522,16 @@ PERSONAS: list[Persona] = [
             swversion="20.7.4d.RC15-846-6-846",
             tsn="84600119023FFD0",
         ),
+    ),
+    _p(
+        "dahua-camera",
+        "3c:ef:8c:5a:6b:7c",
+        "ip_camera",
+        "Dahua",
+        None,
+        None,
+        _w(dhcp, prl=EMBEDDED_PRL),
+        _w(rtsp_server, server="Dahua Rtsp Server"),
     ),
     # ---------------- a scanner: probes phones, agents and printers, is none of them -------
     _p("scanner", "08:00:27:c4:76:6b", None, None, None, None, scanner_probes),
