@@ -64,6 +64,7 @@ EVIDENCE_ROLES: Mapping[str, frozenset[Role]] = {
     "slp": frozenset({Role.ANNOUNCER, Role.SERVER}),
     "tivo": frozenset({Role.ANNOUNCER}),
     "rtsp": frozenset({Role.SERVER}),
+    "sadp": frozenset({Role.SERVER}),
 }
 _DHCP_SERVER_MSGS = frozenset({"offer", "ack", "nak"})
 _DHCP_IDENTITY = frozenset(
@@ -102,6 +103,7 @@ class Claim:
     weight: float
     rule_id: str
     evidence: str
+    registry: bool = False  # drawn from the MAC's registry organisation alone
 
 
 class Classifier:
@@ -149,13 +151,16 @@ class Classifier:
                     ident = (rule.id, name, _value_key(name, val))
                     if ident not in out:
                         text = f"{protocol}.{key} {shown} -> {rule.id} ({rule.weight:g})"
-                        out[ident] = Claim(name, val, rule.weight, rule.id, text)
+                        out[ident] = Claim(
+                            name, val, rule.weight, rule.id, text, rule.protocol == "oui"
+                        )
         org = oui.lookup(device.mac)
         if org is not None and is_device_maker(org):
             vendor = canonical_vendor(org)
             out[("oui", "vendor", _value_key("vendor", vendor))] = Claim(
                 "vendor", vendor, self.config.oui_weight, "oui",
                 f"MAC {device.mac} registered to {org!r} (IEEE) ({self.config.oui_weight:g})",
+                registry=True,
             )  # fmt: skip
         return [out[k] for k in sorted(out)]
 
@@ -221,7 +226,9 @@ class Classifier:
             category = CATEGORY_OF_TYPE[type_value.value]
             return FieldValue(category, type_value.confidence, [f"type {type_value.value}"])
         as_category = [
-            Claim("category", CATEGORY_OF_TYPE[c.value], c.weight, c.rule_id, c.evidence)
+            Claim(
+                "category", CATEGORY_OF_TYPE[c.value], c.weight, c.rule_id, c.evidence, c.registry
+            )
             for c in type_claims
         ]
         return self._combine("category", as_category)
@@ -303,13 +310,14 @@ class Classifier:
 def _is_weaker_registry_claim(
     name: str, groups: dict[str, list[Claim]], best: str, rival: str
 ) -> bool:
-    """The MAC registry alone does not contradict what the device says about its maker:
-    NICs and Wi-Fi modules come from other makers (a vendor class 'Arista' beats the
-    registry's owner of the test MAC's prefix)."""
-    if name != "vendor":
+    """The MAC registry alone does not contradict what the device says about itself: NICs
+    and Wi-Fi modules come from other makers (a vendor class 'Arista' beats the registry's
+    owner of the test MAC's prefix), and a maker's registry type hint ("Hikvision: cameras")
+    does not outweigh the product line the device names (a Hikvision access terminal)."""
+    if name not in ("vendor", "type"):
         return False
-    stated = any(c.rule_id != "oui" for c in groups[best])
-    return stated and all(c.rule_id == "oui" for c in groups[rival])
+    stated = any(not c.registry for c in groups[best])
+    return stated and all(c.registry for c in groups[rival])
 
 
 def _refines(name: str, old: str, new: str) -> bool:

@@ -314,3 +314,22 @@ def test_sonos_player_is_typed_by_its_device_certificate(corpus: Path) -> None:
         assert field.value == value
         assert any("tls-cert-sonos-device-ca" in e for e in field.evidence), name
     assert "tcp/1443" in player.services and player.services["tcp/1443"].name == "tls"
+
+
+HIKVISION_MAC = "44:19:b6:2d:3e:4f"  # IEEE MA-L 4419B6 = Hangzhou Hikvision Digital Technology
+
+
+def test_registry_type_hint_is_no_rival_to_the_product_line_the_device_names(
+    classifier: Classifier,
+) -> None:
+    # The registry says "Hikvision" and oui-hikvision hints ip_camera; the SADP reply names a
+    # DS-K1T face recognition terminal. The device's own word wins at its full weight.
+    d = device(HIKVISION_MAC, sadp__model=["DS-K1T671M"])
+    decided = classifier.decide(d)
+    assert decided["type"].value == "badge_reader"
+    assert decided["type"].confidence == 0.85  # not lowered by the registry hint
+    assert any(e.startswith("against: oui.organization") for e in decided["type"].evidence)
+    # Without the device's word, the registry hint stands (and a real rival still counts).
+    assert classifier.decide(device(HIKVISION_MAC))["type"].value is None  # 0.55 < 0.6
+    rivals = device(HIKVISION_MAC, sadp__model=["DS-K1T671M"], http__server=["App-webs/"])
+    assert classifier.decide(rivals)["type"].confidence < 0.6  # two stated types: abstain
