@@ -263,6 +263,26 @@ def rtsp_server(p: Persona, *, server: str, port: int = 554) -> list[Packet]:
     ]
 
 
+def sadp_reply(p: Persona, *, model: str, serial: str, version: str) -> list[Packet]:
+    """Hikvision SADP ProbeMatch to 239.255.255.250:37020, answering an NVR's inquiry."""
+    mac = p.mac.replace(":", "-")
+    text = (
+        '<?xml version="1.0" encoding="UTF-8"?>\r\n<ProbeMatch><Uuid>6F1D2C3B-0A9E-4B8C-9D7E-'
+        f"{p.mac.replace(':', '').upper()}</Uuid>\r\n<Types>inquiry</Types>\r\n"
+        f"<DeviceType>135340</DeviceType>\r\n<DeviceDescription>{model}</DeviceDescription>\r\n"
+        f"<DeviceSN>{serial}</DeviceSN>\r\n<CommandPort>8000</CommandPort>\r\n"
+        f"<HttpPort>80</HttpPort>\r\n<MAC>{mac}</MAC>\r\n<IPv4Address>{p.ip}</IPv4Address>\r\n"
+        f"<SoftwareVersion>{version}</SoftwareVersion>\r\n<Activated>true</Activated>\r\n"
+        "</ProbeMatch>"
+    )
+    return [
+        Ether(src=p.mac, dst="01:00:5e:7f:ff:fa")
+        / IP(src=p.ip, dst="239.255.255.250", ttl=1)
+        / UDP(sport=37020, dport=37020)
+        / Raw(text.encode())
+    ]
+
+
 def http_client(
     p: Persona, *, ua: str, host: str = "connectivitycheck.example.net"
 ) -> list[Packet]:
@@ -1532,6 +1552,21 @@ PERSONAS: list[Persona] = [
         None,
         _w(dhcp, prl=EMBEDDED_PRL),
         _w(rtsp_server, server="Dahua Rtsp Server"),
+    ),
+    _p(
+        "hikvision-face-terminal",
+        "44:19:b6:2d:3e:4f",
+        "badge_reader",
+        "Hikvision",
+        "DS-K1T671M",
+        "V3.2.30build 220712",
+        _w(dhcp, prl=EMBEDDED_PRL),
+        _w(
+            sadp_reply,
+            model="DS-K1T671M",
+            serial="DS-K1T671M20220801V030230ENJ12345678",
+            version="V3.2.30build 220712",
+        ),
     ),
     # ---------------- a scanner: probes phones, agents and printers, is none of them -------
     _p("scanner", "08:00:27:c4:76:6b", None, None, None, None, scanner_probes),
