@@ -65,6 +65,7 @@ EVIDENCE_ROLES: Mapping[str, frozenset[Role]] = {
     "tivo": frozenset({Role.ANNOUNCER}),
     "rtsp": frozenset({Role.SERVER}),
     "sadp": frozenset({Role.SERVER}),
+    "ubnt": frozenset({Role.SERVER}),
 }
 _DHCP_SERVER_MSGS = frozenset({"offer", "ack", "nak"})
 _DHCP_IDENTITY = frozenset(

@@ -40,6 +40,7 @@ from capture.extractors import (
     tivo,
     tls,
     tplink_shp,
+    ubnt,
     wsd,
 )
 
@@ -66,6 +67,7 @@ EXTRACTORS: tuple[ModuleType, ...] = (
     edimax,
     tivo,
     sadp,
+    ubnt,
     rtsp,
     http,
     sip,

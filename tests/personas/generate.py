@@ -283,6 +283,27 @@ def sadp_reply(p: Persona, *, model: str, serial: str, version: str) -> list[Pac
     ]
 
 
+def ubnt_announce(p: Persona, *, product: str, model: str, version: str, full: str) -> list[Packet]:
+    """Ubiquiti discovery announcement from UDP 10001 (version 1 TLVs, broadcast)."""
+
+    def tlv(kind: int, value: bytes) -> bytes:
+        return struct.pack("!BH", kind, len(value)) + value
+
+    mac = bytes.fromhex(p.mac.replace(":", ""))
+    ip = bytes(int(x) for x in p.ip.split("."))
+    body = (
+        tlv(0x01, mac) + tlv(0x02, mac + ip) + tlv(0x03, full.encode())
+        + tlv(0x0B, p.name.encode()) + tlv(0x0C, product.encode())
+        + tlv(0x15, model.encode()) + tlv(0x16, version.encode())
+    )  # fmt: skip
+    return [
+        Ether(src=p.mac, dst="ff:ff:ff:ff:ff:ff")
+        / IP(src=p.ip, dst="255.255.255.255", ttl=64)
+        / UDP(sport=10001, dport=10001)
+        / Raw(struct.pack("!BBH", 1, 0, len(body)) + body)
+    ]
+
+
 def http_client(
     p: Persona, *, ua: str, host: str = "connectivitycheck.example.net"
 ) -> list[Packet]:
@@ -1566,6 +1587,22 @@ PERSONAS: list[Persona] = [
             model="DS-K1T671M",
             serial="DS-K1T671M20220801V030230ENJ12345678",
             version="V3.2.30build 220712",
+        ),
+    ),
+    _p(
+        "unifi-switch",
+        "78:45:58:9a:bc:de",
+        "switch",
+        "Ubiquiti",
+        "USW-Lite-16-PoE",
+        "6.5.59.14776",
+        _w(dhcp, vc="ubnt", prl=[1, 3, 6, 12, 15, 28, 42, 43]),
+        _w(
+            ubnt_announce,
+            product="USL16LP",
+            model="USW-Lite-16-PoE",
+            version="6.5.59.14776",
+            full="USL16LP.rtl838x.v6.5.59.14776.230509.1230",
         ),
     ),
     # ---------------- a scanner: probes phones, agents and printers, is none of them -------
