@@ -66,6 +66,7 @@ EVIDENCE_ROLES: Mapping[str, frozenset[Role]] = {
     "rtsp": frozenset({Role.SERVER}),
     "sadp": frozenset({Role.SERVER}),
     "ubnt": frozenset({Role.SERVER}),
+    "crestron": frozenset({Role.SERVER}),
 }
 _DHCP_SERVER_MSGS = frozenset({"offer", "ack", "nak"})
 _DHCP_IDENTITY = frozenset(

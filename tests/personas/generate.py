@@ -304,6 +304,18 @@ def ubnt_announce(p: Persona, *, product: str, model: str, version: str, full: s
     ]
 
 
+def crestron_answer(p: Persona, *, host: str, line: str) -> list[Packet]:
+    """A Crestron device answering autodiscovery on UDP 41794: host name, then its version line
+    as the VER console command prints it (the leading framing bytes are placeholders)."""
+    body = b"\x15\x00\x00\x01\x00\x00\x00\x00\x00\x00" + host.encode().ljust(256, b"\x00")
+    return [
+        Ether(src=p.mac, dst="ff:ff:ff:ff:ff:ff")
+        / IP(src=p.ip, dst="255.255.255.255", ttl=64)
+        / UDP(sport=41794, dport=41794)
+        / Raw(body + line.encode() + b"\x00")
+    ]
+
+
 def http_client(
     p: Persona, *, ua: str, host: str = "connectivitycheck.example.net"
 ) -> list[Packet]:
@@ -1603,6 +1615,20 @@ PERSONAS: list[Persona] = [
             model="USW-Lite-16-PoE",
             version="6.5.59.14776",
             full="USL16LP.rtl838x.v6.5.59.14776.230509.1230",
+        ),
+    ),
+    _p(
+        "crestron-cp4",
+        "00:10:7f:eb:53:8f",
+        "conferencing",
+        "Crestron",
+        "CP4",
+        "2.4474.00005",
+        _w(dhcp, hostname="CP4-BOARDROOM", prl=EMBEDDED_PRL),
+        _w(
+            crestron_answer,
+            host="CP4-BOARDROOM",
+            line="CP4 Cntrl Eng [v2.4474.00005 (Apr  9 2020), #8EB216B7] @E-00107feb538f",
         ),
     ),
     # ---------------- a scanner: probes phones, agents and printers, is none of them -------
