@@ -36,7 +36,7 @@ SCAPY = False
 
 MESSAGE_MAX = 4096
 _VERSION_LINE = re.compile(
-    rb"([A-Za-z0-9][A-Za-z0-9_.+-]{0,39}) Cntrl Eng \[v(\d+(?:\.\d+)+)"
+    rb"([A-Za-z0-9][A-Za-z0-9_.+-]{0,39}) Cntrl Eng \[v(\d{1,10}(?:\.\d{1,10}){1,6})"
     rb"(?: \([A-Za-z]{3} +\d{1,2} \d{4}\))?,? ?(?:#([0-9A-Fa-f]{8}))?\]"
     rb"(?: @E-([0-9a-fA-F]{12}))?"
 )

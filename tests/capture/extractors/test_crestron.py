@@ -69,3 +69,9 @@ def test_crestron_raises_only_decode_error_on_arbitrary_payloads(body: bytes) ->
     for payload in (body, b"X Cntrl Eng [v" + body, body + CP3[:40]):
         with contextlib.suppress(DecodeError):
             crestron.extract(udp_frame(payload, sport=41794, dport=41794), CTX)
+
+
+def test_crestron_keeps_no_unbounded_version() -> None:
+    # A forged line with thousands of version digits is not a version line: nothing is kept.
+    forged = b"X Cntrl Eng [v" + b"1." * 1500 + b"1]"
+    assert crestron.extract(udp_frame(forged, sport=41794, dport=41794), CTX) == []

@@ -40,6 +40,7 @@ from capture.extractors import (
     ExtractContext,
     arp,
     cdp,
+    crestron,
     dhcp,
     dhcpv6,
     dns,
@@ -49,9 +50,12 @@ from capture.extractors import (
     mdns,
     nbns,
     ntp,
+    sadp,
     slp,
     snmp,
     ssdp,
+    tivo,
+    ubnt,
     wsd,
 )
 from capture.frame import ETH_P_ARP, ETH_P_LLDP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, Frame
@@ -133,9 +137,25 @@ SEEDS: dict[str, bytes] = {
         "0203000033000000000012340002656e00003c0005733a2f2f780000016100016200037828613d6229" + "00"
     ),
 }
+SEEDS.update(
+    {
+        "tivo": b"tivoconnect=1\nswversion=11.0k-01-2-652\nmethod=broadcast\nidentity=652\n"
+        b"machine=Living Room\nplatform=tcd/Series3\nservices=TiVoMediaServer:80/http\n",
+        "sadp": b'<?xml version="1.0"?><ProbeMatch><Uuid>X</Uuid><DeviceType>1</DeviceType>'
+        b"<DeviceDescription>DS-2CD2320D-I</DeviceDescription><MAC>44-47-cc-37-ce-81</MAC>"
+        b"<SoftwareVersion>V5.4.5build 260429</SoftwareVersion><Activated>true</Activated>"
+        b"</ProbeMatch>",
+        "ubnt": bytes.fromhex("01000023") + bytes.fromhex("010006f09fc2112233")
+        + bytes.fromhex("0c0005") + b"U7PG2" + bytes.fromhex("0b0009") + b"ap-lobby1"
+        + bytes.fromhex("160003") + b"6.5",  # version 1, 35 bytes of TLVs
+        "crestron": bytes(10) + b"CP3".ljust(256, b"\0")
+        + b"CP3 Cntrl Eng [v1.601.3934.19631 (Oct 10 2019), #00A3BBE7] @E-00107f4a3474\0",
+    }
+)  # fmt: skip
 MODULES: tuple[ModuleType, ...] = (
     arp,
     cdp,
+    crestron,
     dhcp,
     dhcpv6,
     dns,
@@ -145,9 +165,12 @@ MODULES: tuple[ModuleType, ...] = (
     mdns,
     nbns,
     ntp,
+    sadp,
     slp,
     snmp,
     ssdp,
+    tivo,
+    ubnt,
     wsd,
 )
 CTX = ExtractContext(text_max_bytes=64)
