@@ -67,6 +67,7 @@ EVIDENCE_ROLES: Mapping[str, frozenset[Role]] = {
     "sadp": frozenset({Role.SERVER}),
     "ubnt": frozenset({Role.SERVER}),
     "crestron": frozenset({Role.SERVER}),
+    "dhip": frozenset({Role.SERVER}),
 }
 _DHCP_SERVER_MSGS = frozenset({"offer", "ack", "nak"})
 _DHCP_IDENTITY = frozenset(

@@ -316,6 +316,24 @@ def crestron_answer(p: Persona, *, host: str, line: str) -> list[Packet]:
     ]
 
 
+def dhip_answer(p: Persona, *, info: dict[str, Any]) -> list[Packet]:
+    """A Dahua-platform device's DHIP client.notifyDevInfo answer on UDP 37810 (32-byte
+    header: 0x20, "DHIP", session, JSON length little-endian at 16 and 24)."""
+    body = json.dumps(
+        {"mac": p.mac, "method": "client.notifyDevInfo", "params": {"deviceInfo": info}}
+    ).encode()
+    header = bytearray(32)
+    header[0], header[4:8] = 0x20, b"DHIP"
+    struct.pack_into("<I", header, 16, len(body))
+    struct.pack_into("<I", header, 24, len(body))
+    return [
+        Ether(src=p.mac, dst="ff:ff:ff:ff:ff:ff")
+        / IP(src=p.ip, dst="255.255.255.255", ttl=64)
+        / UDP(sport=37810, dport=37810)
+        / Raw(bytes(header) + body)
+    ]
+
+
 def http_client(
     p: Persona, *, ua: str, host: str = "connectivitycheck.example.net"
 ) -> list[Packet]:
@@ -1629,6 +1647,28 @@ PERSONAS: list[Persona] = [
             crestron_answer,
             host="CP4-BOARDROOM",
             line="CP4 Cntrl Eng [v2.4474.00005 (Apr  9 2020), #8EB216B7] @E-00107feb538f",
+        ),
+    ),
+    _p(
+        "lorex-camera",
+        "00:1f:54:a9:2e:58",
+        "ip_camera",
+        "Lorex",
+        "W461ASC",
+        "2.800.030000000.3.R",
+        _w(dhcp, prl=EMBEDDED_PRL),
+        _w(
+            dhip_answer,
+            info={
+                "DeviceClass": "IPC",
+                "DeviceType": "W461ASC",
+                "HttpPort": 80,
+                "Manufacturer": "Private",
+                "SerialNo": "ND0123456789",
+                "Vendor": "Lorex",
+                "Version": "2.800.030000000.3.R",
+                "VideoInputChannels": 1,
+            },
         ),
     ),
     # ---------------- a scanner: probes phones, agents and printers, is none of them -------

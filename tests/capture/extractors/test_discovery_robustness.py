@@ -43,6 +43,7 @@ from capture.extractors import (
     crestron,
     dhcp,
     dhcpv6,
+    dhip,
     dns,
     icmpv6_nd,
     lldp,
@@ -137,6 +138,10 @@ SEEDS: dict[str, bytes] = {
         "0203000033000000000012340002656e00003c0005733a2f2f780000016100016200037828613d6229" + "00"
     ),
 }
+_DHIP_JSON = (
+    b'{"mac":"4c:11:bf:c2:0b:9d","method":"client.notifyDevInfo","params":{"deviceInfo":'
+    b'{"DeviceClass":"IPC","DeviceType":"IPC-HDW5421S","Version":"2.400.0.8","Vendor":"Dahua"}}}'
+)
 SEEDS.update(
     {
         "tivo": b"tivoconnect=1\nswversion=11.0k-01-2-652\nmethod=broadcast\nidentity=652\n"
@@ -148,6 +153,8 @@ SEEDS.update(
         "ubnt": bytes.fromhex("01000023") + bytes.fromhex("010006f09fc2112233")
         + bytes.fromhex("0c0005") + b"U7PG2" + bytes.fromhex("0b0009") + b"ap-lobby1"
         + bytes.fromhex("160003") + b"6.5",  # version 1, 35 bytes of TLVs
+        "dhip": b"\x20\0\0\0DHIP" + bytes(8) + len(_DHIP_JSON).to_bytes(4, "little")
+        + bytes(4) + len(_DHIP_JSON).to_bytes(4, "little") + bytes(4) + _DHIP_JSON,
         "crestron": bytes(10) + b"CP3".ljust(256, b"\0")
         + b"CP3 Cntrl Eng [v1.601.3934.19631 (Oct 10 2019), #00A3BBE7] @E-00107f4a3474\0",
     }
@@ -158,6 +165,7 @@ MODULES: tuple[ModuleType, ...] = (
     crestron,
     dhcp,
     dhcpv6,
+    dhip,
     dns,
     icmpv6_nd,
     llmnr,
