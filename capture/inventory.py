@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -84,6 +85,10 @@ class Inventory:
         self._unclassified: set[str] = set()
         self.dropped: dict[str, int] = {}
         self.ignored_remote = 0  # observations of remote (internet) addresses, not devices
+        self.expired: dict[str, int] = {}  # reason -> devices forgotten (expire, eviction)
+        # Live sensors (the daemon) forget long-idle devices to make room at devices_max; a
+        # capture file keeps every device it showed until the bound, then counts the rest.
+        self.ageing = False
         self._devices: dict[str, DeviceRecord] = {}
         self._by_ip: dict[tuple[int, str], str] = {}  # (vlan, ip) -> key of its holder
         self._subnets: list[IPNetwork] = []
@@ -221,7 +226,9 @@ class Inventory:
         return device
 
     def _new_device(self, key: str, mac: str | None, at: float) -> DeviceRecord | None:
-        if len(self._devices) >= self.config.devices_max:
+        if len(self._devices) >= self.config.devices_max and not (
+            self.ageing and self._evict_for(at)
+        ):
             self._drop("devices_max")
             return None
         device = DeviceRecord(key=key, mac=mac, first_seen=at, last_seen=at)
@@ -402,6 +409,136 @@ class Inventory:
             self._drop("values_per_fact_max")
         values.append(value)
 
+    # --- lifetime: expiry, eviction, saved state ------------------------------------------
+
+    def expire(self, now: float) -> int:
+        """Forget devices idle longer than inventory.idle_max_s (randomised MACs:
+        randomised_idle_max_s); the number forgotten. A device that comes back is new again."""
+        cfg = self.config
+        gone = [
+            d.key
+            for d in self._devices.values()
+            if now - d.last_seen
+            > (cfg.randomised_idle_max_s if _is_randomised(d) else cfg.idle_max_s)
+        ]
+        for key in gone:
+            reason = "randomised_idle" if _is_randomised(self._devices[key]) else "idle"
+            self._forget(key, reason)
+        return len(gone)
+
+    def _evict_for(self, at: float) -> bool:
+        """Make room at devices_max: forget the least recently seen device idle for at least
+        inventory.evict_idle_min_s, randomised MACs first; False when none is that idle."""
+        idle_min = self.config.evict_idle_min_s
+        victim: DeviceRecord | None = None
+        for device in self._devices.values():
+            if at - device.last_seen < idle_min:
+                continue
+            if victim is None or (not _is_randomised(device), device.last_seen, device.key) < (
+                not _is_randomised(victim),
+                victim.last_seen,
+                victim.key,
+            ):
+                victim = device
+        if victim is None:
+            return False
+        self._forget(victim.key, "evicted")
+        return True
+
+    def _forget(self, key: str, reason: str) -> None:
+        device = self._devices.pop(key)
+        for index_key in [k for k, v in self._by_ip.items() if v == key]:
+            del self._by_ip[index_key]
+        self._changed.discard(key)
+        self._classified.discard(key)
+        self._unclassified.discard(key)
+        if device.mac is not None:
+            self._remote.pop(device.mac, None)
+        self.expired[reason] = self.expired.get(reason, 0) + 1
+        log.debug("forgot device %s (%s)", key, reason)
+
+    def export_state(self) -> dict[str, Any]:
+        """What a restarted sensor needs to carry on (firmware/inventoryfile.py saves it):
+        every device with its facts and classification, the learned subnets, the gateways."""
+        return {
+            "subnets": [str(net) for net in self._subnets],
+            "gateways": {
+                mac: sorted(seen) for mac, seen in self._remote.items() if self._is_gateway(mac)
+            },
+            "devices": [device.to_state() for device in self.devices()],
+        }
+
+    def import_state(self, state: Any) -> int:
+        """Load what export_state wrote into this (empty) inventory; the number of devices
+        restored. Malformed parts are skipped and counted in dropped["restore_invalid"], the
+        bounds apply as to live traffic (most recently seen devices first). Restored devices
+        count as changed (the next export sends them in full) and never as new."""
+        if self._devices:
+            raise RuntimeError("import_state needs an empty inventory")
+        if not isinstance(state, dict):
+            raise ValueError("inventory state: not an object")
+        for text in state.get("subnets") or ():
+            try:
+                self._add_subnet(ipaddress.ip_network(str(text), strict=True))
+            except ValueError:
+                self._drop("restore_invalid")
+        gateways = state.get("gateways")
+        devices: list[DeviceRecord] = []
+        for entry in state.get("devices") or ():
+            try:
+                device = DeviceRecord.from_state(entry)
+                _check_identity(device)
+            except ValueError as exc:
+                self._drop("restore_invalid")
+                log.debug("saved device skipped: %s", exc)
+                continue
+            devices.append(device)
+        devices.sort(key=lambda d: (-d.last_seen, d.key))
+        for device in devices:
+            if device.key in self._devices:
+                self._drop("restore_invalid")
+                continue
+            if len(self._devices) >= self.config.devices_max:
+                self._drop("devices_max")
+                continue
+            self._bound(device)
+            self._devices[device.key] = device
+            self._changed.add(device.key)
+            if device.mac is not None and isinstance(gateways, dict):
+                tokens = gateways.get(device.mac)
+                if device.is_gateway and isinstance(tokens, list):
+                    seen = {t for t in tokens if isinstance(t, str)}
+                    self._remote[device.mac] = set(
+                        sorted(seen)[: self.config.gateway_remote_ips_min]
+                    )
+        for device in sorted(self._devices.values(), key=lambda d: (d.last_seen, d.key)):
+            for ip in device.ips:
+                for vlan in device.vlans or {0}:
+                    self._by_ip[(vlan, ip)] = device.key
+        return len(self._devices)
+
+    def _bound(self, device: DeviceRecord) -> None:
+        """Apply the per-device bounds to a restored record (the configuration may be
+        tighter than the one that saved it)."""
+        cfg = self.config
+        if len(device.ips) > cfg.ips_per_device_max:
+            keep = sorted(device.ips, key=lambda a: device.ips[a][1])[-cfg.ips_per_device_max :]
+            device.ips = {ip: device.ips[ip] for ip in keep}
+            self._drop("ips_per_device_max")
+        for attr, limit, what in (
+            ("names", cfg.names_per_device_max, "names_per_device_max"),
+            ("services", cfg.services_per_device_max, "services_per_device_max"),
+            ("facts", cfg.facts_per_device_max, "facts_per_device_max"),
+        ):
+            items = getattr(device, attr)
+            if len(items) > limit:
+                setattr(device, attr, dict(list(items.items())[:limit]))
+                self._drop(what)
+        for key, values in device.facts.items():
+            if len(values) > cfg.values_per_fact_max:
+                device.facts[key] = values[-cfg.values_per_fact_max :]
+                self._drop("values_per_fact_max")
+
     # --- subnets and gateways -----------------------------------------------------------
 
     def _learn_subnets(self, obs: Observation, ip: IPAddress) -> None:
@@ -547,6 +684,27 @@ _PRIVATE_NETS: tuple[IPNetwork, ...] = tuple(
 
 def _is_private(ip: IPAddress) -> bool:
     return any(ip in net for net in _PRIVATE_NETS if net.version == ip.version)
+
+
+def _is_randomised(device: DeviceRecord) -> bool:
+    """A locally administered MAC: a phone's or laptop's per-network random address."""
+    return device.mac is not None and bool(int(device.mac[:2], 16) & 0x02)
+
+
+_MAC_TEXT = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+
+
+def _check_identity(device: DeviceRecord) -> None:
+    """A restored record's key is its MAC, or "vlan/ip" for an address-only device."""
+    if device.mac is not None:
+        if device.key != device.mac or not _MAC_TEXT.fullmatch(device.mac):
+            raise ValueError("key: not the record's MAC")
+        if not _is_unicast_mac(device.mac):
+            raise ValueError("mac: not a unicast MAC")
+        return
+    vlan, _, ip = device.key.partition("/")
+    if not vlan.isdigit() or _usable_ip(ip) is None:
+        raise ValueError("key: not vlan/ip")
 
 
 def _is_unicast_mac(mac: str) -> bool:

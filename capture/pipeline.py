@@ -69,6 +69,8 @@ class Stats:
     observations: int = 0
     presence: int = 0  # "ip" observations: a source seen only in frames no extractor read
     dropped: dict[str, int] = field(default_factory=dict)  # limit -> items refused
+    # reason -> devices the inventory forgot: idle, randomised_idle, evicted (at devices_max)
+    expired: dict[str, int] = field(default_factory=dict)
     weird: dict[str, int] = field(default_factory=dict)  # DecodeError reason -> packets
     errors: dict[str, int] = field(default_factory=dict)  # module -> exceptions caught
 
@@ -84,6 +86,7 @@ class Stats:
             "observations": self.observations,
             "presence": self.presence,
             "dropped": dict(sorted(self.dropped.items())),
+            "expired": dict(sorted(self.expired.items())),
             "weird": dict(sorted(self.weird.items())),
             "errors": dict(sorted(self.errors.items())),
         }
@@ -276,6 +279,11 @@ class Pipeline:
         if self.rules is not None:
             self._guard("rules", self.rules.tick, self.now() if now is None else now)
 
+    def expire(self, now: float) -> None:
+        """Forget devices idle past inventory.idle_max_s (the live daemon's housekeeping; a
+        capture file read by inspect keeps every device it shows)."""
+        self._guard("inventory", self.inventory.expire, now)
+
     def finish(self) -> None:
         """End of a capture file: a last tick at the time of the last packet."""
         if self.last_at is not None:
@@ -301,7 +309,7 @@ class Pipeline:
             self._logged.add(key)
             log.error("%s failed on a packet; capture goes on", module, exc_info=exc)
 
-    def _guard(self, module: str, method: Callable[..., None], *args: Any) -> None:
+    def _guard(self, module: str, method: Callable[..., object], *args: Any) -> None:
         try:
             method(*args)
         except Exception as exc:
@@ -373,6 +381,7 @@ class Pipeline:
             observations=stats.observations,
             presence=stats.presence,
             dropped=dropped,
+            expired=dict(self.inventory.expired),
             weird=dict(stats.weird),
             errors=errors,
         )

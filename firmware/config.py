@@ -57,6 +57,10 @@ class InventoryConfig:
     values_per_fact_max: int = 8
     gateway_remote_ips_min: int = 8
     subnets_max: int = 64
+    idle_max_s: float = 90 * 86400.0
+    randomised_idle_max_s: float = 7 * 86400.0
+    evict_idle_min_s: float = 3600.0
+    save_every_s: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +163,10 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "inventory.values_per_fact_max": (1, 4096),
     "inventory.gateway_remote_ips_min": (1, 1_000_000),
     "inventory.subnets_max": (1, 65_536),
+    "inventory.idle_max_s": (3600, 10 * 365 * 86_400),
+    "inventory.randomised_idle_max_s": (600, 10 * 365 * 86_400),
+    "inventory.evict_idle_min_s": (0, 365 * 86_400),
+    "inventory.save_every_s": (10, 86_400),
     "classify.min_confidence": (0.0, 1.0),
     "classify.oui_weight": (0.0, 1.0),
     "classify.change_margin": (0.0, 1.0),

@@ -11,12 +11,14 @@ watchdog, the health check, the status file and the LEDs.
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,10 +26,12 @@ from typing import Any, Protocol
 from capture.errors import CaptureError, CaptureFileError
 from capture.pipeline import Pipeline
 from capture.sniffer import LiveSource, RawPacket, open_capture
+from firmware import inventoryfile
 from firmware.config import Config
 from firmware.errors import ConfigError, ReloadRequested, ShutdownRequested
 from firmware.export import Exporter
 from firmware.health import HealthMonitor
+from firmware.inventoryfile import InventoryFileError, InventorySaver
 from firmware.statefile import write_status
 from firmware.supervisor import RestartPolicy, Supervisor
 from firmware.systemd import Notifier
@@ -85,6 +89,9 @@ class Daemon:
             (or `done_timeout_s` passed).
         leds: StatusLeds or None.
         notifier: systemd notifier.
+        keep_inventory: restore the saved inventory at start and save it every
+            inventory.save_every_s and on stop (firmware/inventoryfile.py); default: on for
+            the live interface, off for a pcap replay.
     """
 
     def __init__(
@@ -101,6 +108,7 @@ class Daemon:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], float] = time.time,
         config_loader: Callable[[], Config] | None = None,
+        keep_inventory: bool | None = None,
     ) -> None:
         self.config = config
         self.uplink = uplink
@@ -127,6 +135,13 @@ class Daemon:
             learning = getattr(self.pipeline.rules, "learning_started_at", None)
             if learning is None:
                 self.pipeline.rules.learning_started_at = _learning_started_at(config, now())  # type: ignore[attr-defined]
+        # A sensor runs for months: long-idle devices (phones' rotating MACs) make room.
+        self.pipeline.inventory.ageing = pcap is None
+        self.inventory_saver: InventorySaver | None = None
+        self.inventory_restored = 0
+        if keep_inventory if keep_inventory is not None else pcap is None:
+            self.inventory_saver = InventorySaver(inventoryfile.path_in(config.sensor.state_dir))
+            self._restore_inventory()
         self.exporter = Exporter(
             config.privacy.upload_hostnames, _pseudonym_key(config), config.inventory.devices_max
         )
@@ -147,6 +162,49 @@ class Daemon:
         self._done_at: float | None = None
         self.config_loader = config_loader
         self.new_config: Config | None = None
+
+    # --- saved inventory ----------------------------------------------------------------
+
+    def _restore_inventory(self) -> None:
+        saver = self.inventory_saver
+        assert saver is not None
+        try:
+            loaded = inventoryfile.load(saver.path)
+        except InventoryFileError as exc:
+            log.error("saved inventory unreadable, devices are learned again: %s", exc)
+            inventoryfile.quarantine(saver.path)
+            return
+        if loaded is None:
+            log.info("no saved inventory at %s: starting empty", saver.path)
+            return
+        inventory = self.pipeline.inventory
+        try:
+            with _cyclic_gc_paused():
+                self.inventory_restored = inventory.import_state(loaded.state)
+        except ValueError as exc:
+            log.error("saved inventory unusable, devices are learned again: %s", exc)
+            inventoryfile.quarantine(saver.path)
+            return
+        saver.loaded(inventory.export_state())
+        invalid = inventory.dropped.get("restore_invalid", 0)
+        log.info(
+            "restored %d devices saved at %s%s",
+            self.inventory_restored,
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(loaded.saved_at)),
+            f" ({invalid} malformed entries skipped)" if invalid else "",
+        )
+
+    def _save_inventory(self) -> None:
+        saver = self.inventory_saver
+        if saver is None:
+            return
+        try:
+            with _cyclic_gc_paused():
+                state = self.pipeline.inventory.export_state()
+            saver.save(state, self._now())
+        except Exception:  # boundary: a bad record must not crash-loop the pipeline worker
+            saver.failures += 1
+            log.exception("cannot save the inventory; capture goes on")
 
     # --- workers ------------------------------------------------------------------------
 
@@ -212,7 +270,7 @@ class Daemon:
     def pipeline_worker(self, stop: threading.Event, beat: Callable[[], None]) -> None:
         last_export = self._clock()
         last_health_item = -HEALTH_ITEM_EVERY_S
-        last_snapshot = last_tick = self._clock()
+        last_snapshot = last_tick = last_save = self._clock()
         while not stop.is_set():
             beat()
             try:
@@ -225,6 +283,7 @@ class Daemon:
             if self.pcap is None and now - last_tick >= RULES_TICK_S:
                 # A quiet link still ages findings: alerts close, recommendations go stale.
                 self.pipeline.tick(self._now())
+                self.pipeline.expire(self._now())
                 last_tick = now
             finished = (
                 packet is None
@@ -249,6 +308,9 @@ class Daemon:
                     last_snapshot = now
                 self._export(full)
                 last_export = now
+            if now - last_save >= self.config.inventory.save_every_s:
+                self._save_inventory()
+                last_save = now
             if now - last_health_item >= HEALTH_ITEM_EVERY_S:
                 self.uplink.store(
                     [self.exporter.health_item(self._now(), str(self.state), self.counters())]
@@ -279,6 +341,8 @@ class Daemon:
             # 1 once the mirror port transmitted: the sensor must never speak there.
             "tx_on_capture": int(self.health_monitor.tx_on_capture),
         }
+        if self.inventory_saver is not None:
+            flat["inventory_save_failures"] = self.inventory_saver.failures
         for key, value in stats.items():
             if isinstance(value, int):
                 flat[key] = value
@@ -329,6 +393,10 @@ class Daemon:
             "last_ack_at": uplink.last_ack_at,
             "rcvbuf_bytes": self.live.rcvbuf_bytes if self.live is not None else None,
             "tx_on_capture": self.health_monitor.tx_on_capture,
+            "inventory_restored": self.inventory_restored,
+            "inventory_saved_at": (
+                self.inventory_saver.saved_at if self.inventory_saver is not None else None
+            ),
             "workers_gave_up": self.supervisor.gave_up,
             "counters": self.counters(),
         }
@@ -443,10 +511,27 @@ class Daemon:
             self.uplink.flush()
         except Exception:  # shutdown boundary: log and go on stopping the rest
             log.exception("final flush failed")
+        if not stuck:  # a stuck pipeline worker may still be changing the inventory
+            self._save_inventory()
         self.uplink.stop(timeout_s=3.0)
         if self.leds is not None:
             self.leds.off()
         write_status(Path(self.config.sensor.state_dir), {**self.status(), "state": "stopped"})
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Copying the inventory makes tens of thousands of containers that stay alive until it
+    is written; the collections they trigger, full ones included, walk the pipeline's whole
+    heap: measured on 2,000 devices, export_state took 436 ms of CPU with the cyclic collector
+    and 37 ms without. The copies hold no cycles; reference counting frees them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _pseudonym_key(config: Config) -> bytes:

@@ -114,11 +114,16 @@ def render(report: dict[str, Any]) -> str:
             "devices",
             "backlog_batches",
             "evicted_batches",
+            "inventory_save_failures",
         ):
             if key in counters:
                 lines.append(f"  {key}: {counters[key]}")
         if status.get("last_ack_at"):
             lines.append(f"  last ack at: {status['last_ack_at']:.0f}")
+        if status.get("inventory_restored"):
+            lines.append(f"  devices restored at start: {status['inventory_restored']}")
+        if status.get("inventory_saved_at"):
+            lines.append(f"  inventory saved at: {status['inventory_saved_at']:.0f}")
     if report.get("daemon_problem"):
         lines.append(f"daemon: {report['daemon_problem']}")
     checks = report.get("checks")

@@ -10,14 +10,16 @@ from typing import Any
 import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
-from scapy.layers.l2 import Ether
+from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
+from capture.sniffer import open_capture
 from firmware import daemon as daemon_module
+from firmware import inventoryfile
 from firmware.config import config_from_dict
 from firmware.daemon import Daemon, UplinkHealth
 from firmware.statefile import read_status
-from uplink.batch import DeviceUpsert, HealthItem
+from uplink.batch import DeviceUpsert, FindingItem, HealthItem
 
 MAC = "00:1b:a9:12:34:56"  # Brother OUI
 
@@ -191,3 +193,110 @@ def test_a_silent_capture_interface_keeps_the_capture_worker_beating(
             daemon.live.stop()
         worker.join(timeout=5)
     assert not worker.is_alive()
+
+
+# --- the saved inventory across restarts ----------------------------------------------------
+
+PERSONA = Path(__file__).resolve().parents[1] / "personas" / "captures" / "hp-m404.pcap"
+PRINTER = "a0:8c:fd:3a:7b:3c"  # the persona's HP LaserJet Pro M404dn (tests/personas)
+
+
+def arp_only_capture(path: Path, at: float) -> None:
+    """A day later the printer only answers ARP: no DHCP, no mDNS, no banner."""
+    reply = Ether(src=PRINTER, dst="00:11:22:33:44:55") / ARP(
+        op=2, hwsrc=PRINTER, psrc="10.20.1.11", hwdst="00:11:22:33:44:55", pdst="10.20.1.1"
+    )
+    reply.time = at
+    wrpcap(str(path), [reply])
+
+
+def replay(tmp_path: Path, pcap: Path, *, keep: bool) -> FakeUplink:
+    config = config_from_dict(
+        {
+            "sensor": {"state_dir": str(tmp_path / "state"), "sensor_id": "bw-1", "site": "s"},
+            "detect": {"learning_period_s": 0.0},  # every device new to the rules is alerted
+        }
+    )
+    uplink = FakeUplink()
+    daemon = Daemon(config, uplink, pcap=str(pcap), exit_when_done=True, keep_inventory=keep)
+    assert daemon.run() == 0
+    return uplink
+
+
+def printer_upserts(uplink: FakeUplink) -> list[DeviceUpsert]:
+    return [i for i in uplink.items if isinstance(i, DeviceUpsert) and i.mac == PRINTER]
+
+
+def new_device_alerts(uplink: FakeUplink) -> list[FindingItem]:
+    return [
+        i for i in uplink.items if isinstance(i, FindingItem) and i.finding.rule_id == "new-device"
+    ]
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_restart_neither_unclassifies_a_device_nor_makes_it_new(
+    tmp_path: Path, keep: bool
+) -> None:
+    first = replay(tmp_path, PERSONA, keep=keep)
+    [upsert] = printer_upserts(first)
+    assert (upsert.fields["type"], upsert.fields["vendor"], upsert.fields["model"]) == (
+        "printer",
+        "HP",
+        "LaserJet Pro M404dn",  # the persona's label (tests/personas/labels.json)
+    )
+    assert len(new_device_alerts(first)) == 1
+    arp = tmp_path / "arp.pcap"
+    arp_only_capture(arp, 1_767_225_611.0 + 86_400)
+    second = replay(tmp_path, arp, keep=keep)
+    [again] = printer_upserts(second)
+    if keep:
+        # The restored record goes out in full, as classified before the restart.
+        assert again.full
+        assert again.fields["model"] == "LaserJet Pro M404dn"
+        assert again.fields["type"] == "printer"
+        assert again.fields["names"] == ["NPI3A7B3C", "NPI3A7B3C.local"]
+        assert again.fields["first_seen"] == 1_767_225_610.0
+        assert new_device_alerts(second) == []
+        assert (tmp_path / "state" / "inventory.json.gz").stat().st_mode & 0o777 == 0o600
+    else:
+        # What a sensor did before the inventory was saved: the ARP-only printer is new
+        # again and goes upstream with its OUI vendor alone (the collector lost the model).
+        assert again.fields["model"] is None and again.fields["type"] is None
+        assert len(new_device_alerts(second)) == 1
+        assert not (tmp_path / "state" / "inventory.json.gz").exists()
+
+
+def test_an_unreadable_saved_inventory_is_moved_aside_and_the_sensor_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "inventory.json.gz").write_bytes(b"\x1f\x8b\x08\x00 cut short")
+    uplink = replay(tmp_path, PERSONA, keep=True)
+    assert "saved inventory unreadable" in caplog.text
+    assert (state / "inventory.json.gz.bad").read_bytes() == b"\x1f\x8b\x08\x00 cut short"
+    [upsert] = printer_upserts(uplink)
+    assert upsert.fields["model"] == "LaserJet Pro M404dn"
+    # The run saved a good inventory in its place.
+    saved = inventoryfile.load(state / "inventory.json.gz")
+    assert saved is not None
+    assert [d["key"] for d in saved.state["devices"]] == [PRINTER]
+
+
+def test_an_inventory_that_cannot_be_saved_is_counted_and_capture_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = config_from_dict(
+        {"sensor": {"state_dir": str(tmp_path / "state"), "sensor_id": "bw-1", "site": "s"}}
+    )
+    daemon = Daemon(config, FakeUplink(), pcap=str(PERSONA), keep_inventory=True)
+    for packet in open_capture(PERSONA):
+        daemon.pipeline.process(packet.data, packet.at, packet.linktype, packet.vlan)
+    # A fact value JSON cannot hold (no extractor emits one): the save fails, it is counted.
+    device = daemon.pipeline.inventory.get(PRINTER)
+    assert device is not None
+    device.facts[("http", "server")].append(b"bytes")
+    daemon._save_inventory()
+    assert daemon.counters()["inventory_save_failures"] == 1
+    assert "cannot save the inventory" in caplog.text
+    assert not (tmp_path / "state" / "inventory.json.gz").exists()

@@ -30,13 +30,18 @@ def test_status_prints_state_words_and_counters(
             "written_at": time.time(),
             "state": "W",
             "active": ["W", "OK"],
-            "counters": {"packets": 42},
+            "counters": {"packets": 42, "inventory_save_failures": 0},
+            "inventory_restored": 17,
+            "inventory_saved_at": 1_800_000_000.0,
         },
     )
     assert main(["status", "--config", str(config_file(tmp_path))]) == 0
     out = capsys.readouterr().out
     assert "state W: capturing; uplink down" in out and "what to do: check the WAN" in out
     assert "packets: 42" in out
+    assert "inventory_save_failures: 0" in out
+    assert "devices restored at start: 17" in out
+    assert "inventory saved at: 1800000000" in out
 
 
 def test_stale_status_says_daemon_not_running(
