@@ -86,6 +86,12 @@ _CONFLICT_FIELDS = frozenset({"type", "vendor"})
 _REFINING_FIELDS = frozenset({"model", "firmware", "os"})
 
 
+def _is_zero_oui(mac: str | None) -> bool:
+    """00-00-00 is Xerox's 1980s block in the IEEE registry; a MAC that starts with it today is
+    a zeroed or placeholder address (or a sanitised capture's), and names no maker."""
+    return mac is not None and mac.startswith("00:00:00:")
+
+
 @dataclass(frozen=True, slots=True)
 class FieldChange:
     """A classified field changed value: the event the Inventory records and uploads."""
@@ -157,7 +163,7 @@ class Classifier:
                         out[ident] = Claim(
                             name, val, rule.weight, rule.id, text, rule.protocol == "oui"
                         )
-        org = oui.lookup(device.mac)
+        org = oui.lookup(device.mac) if not _is_zero_oui(device.mac) else None
         if org is not None and is_device_maker(org):
             vendor = canonical_vendor(org)
             out[("oui", "vendor", _value_key("vendor", vendor))] = Claim(

@@ -73,8 +73,11 @@ def test_oui_alone_names_the_vendor_but_not_the_type(classifier: Classifier) -> 
     assert d.value("vendor") == "Dell" and d.value("type") is None
 
 
-@pytest.mark.parametrize("mac", [RANDOM_MAC, VMWARE_MAC, None])
-def test_random_virtual_or_missing_macs_get_no_vendor(
+ZERO_OUI_MAC = "00:00:00:60:dd:19"  # IEEE MA-L 000000 = Xerox (the 1980s block)
+
+
+@pytest.mark.parametrize("mac", [RANDOM_MAC, VMWARE_MAC, ZERO_OUI_MAC, None])
+def test_random_virtual_zeroed_or_missing_macs_get_no_vendor(
     classifier: Classifier, mac: str | None
 ) -> None:
     d = device(mac, dhcp__msg_type=["discover"], dhcp__param_list=[(1, 3, 6)])
