@@ -185,11 +185,21 @@ class Daemon:
             log.error("saved inventory unusable, devices are learned again: %s", exc)
             inventoryfile.quarantine(saver.path)
             return
-        saver.loaded(inventory.export_state())
+        rules = self.pipeline.rules
+        findings = 0
+        if rules is not None and loaded.rules is not None:
+            try:
+                with _cyclic_gc_paused():
+                    findings = rules.import_state(loaded.rules)
+            except ValueError as exc:
+                log.error("saved findings unusable, they start afresh: %s", exc)
+        saver.loaded(inventory.export_state(), rules.export_state() if rules else None)
         invalid = inventory.dropped.get("restore_invalid", 0)
+        invalid += rules.counters.get("dropped[restore_invalid]", 0) if rules else 0
         log.info(
-            "restored %d devices saved at %s%s",
+            "restored %d devices and %d open findings saved at %s%s",
             self.inventory_restored,
+            findings,
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(loaded.saved_at)),
             f" ({invalid} malformed entries skipped)" if invalid else "",
         )
@@ -198,10 +208,12 @@ class Daemon:
         saver = self.inventory_saver
         if saver is None:
             return
+        rules = self.pipeline.rules
         try:
             with _cyclic_gc_paused():
                 state = self.pipeline.inventory.export_state()
-            saver.save(state, self._now())
+                rules_state = rules.export_state() if rules is not None else None
+            saver.save(state, self._now(), rules_state)
         except Exception:  # boundary: a bad record must not crash-loop the pipeline worker
             saver.failures += 1
             log.exception("cannot save the inventory; capture goes on")

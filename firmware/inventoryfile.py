@@ -11,7 +11,12 @@ File: `<state_dir>/inventory.json.gz`, mode 0600 (it holds host names), written 
 gzip of one JSON object
 
     {"format": "branchwatch-inventory", "version": 1, "saved_at": <epoch s>,
-     "inventory": <capture.inventory.Inventory.export_state()>}
+     "inventory": <capture.inventory.Inventory.export_state()>,
+     "rules": <capture.rules.engine.RuleEngine.export_state()> (the open findings)}
+
+The open findings come along so that a restart does not leave them open upstream forever:
+an alert active at the restart is still closed when it goes quiet, a recommendation still
+turns stale when its condition stays unseen, and counts go on from where they were.
 
 gzip's CRC-32 catches a damaged file; the rename means a power cut leaves the previous file
 whole. An unreadable file is renamed `inventory.json.gz.bad` (kept for a look, replaced by the
@@ -49,25 +54,26 @@ class InventoryFileError(Exception):
 @dataclass(slots=True)
 class Loaded:
     saved_at: float
-    state: dict[str, Any]
+    state: dict[str, Any]  # the inventory
+    rules: dict[str, Any] | None = None  # the rule engine's open findings
 
 
 def path_in(state_dir: str | Path) -> Path:
     return Path(state_dir) / FILENAME
 
 
-def encode(state: dict[str, Any], saved_at: float) -> bytes:
-    """The file's bytes for `state` (gzip mtime 0: the same state and time, the same bytes)."""
-    return _encode(_state_text(state), saved_at)
+def encode(state: dict[str, Any], saved_at: float, rules: dict[str, Any] | None = None) -> bytes:
+    """The file's bytes (gzip mtime 0: the same state and time, the same bytes)."""
+    return _encode(_state_text(state, rules), saved_at)
 
 
-def _state_text(state: dict[str, Any]) -> str:
-    return json.dumps(state, separators=(",", ":"), sort_keys=True)
+def _state_text(state: dict[str, Any], rules: dict[str, Any] | None) -> str:
+    return json.dumps({"inventory": state, "rules": rules}, separators=(",", ":"), sort_keys=True)
 
 
 def _encode(state_text: str, saved_at: float) -> bytes:
     head = json.dumps({"format": FORMAT, "version": VERSION, "saved_at": saved_at})
-    text = f'{head[:-1]}, "inventory": {state_text}}}'
+    text = f"{head[:-1]}, {state_text[1:]}"
     return gzip.compress(text.encode("ascii"), compresslevel=6, mtime=0)
 
 
@@ -90,11 +96,14 @@ def load(path: Path) -> Loaded | None:
         raise InventoryFileError(f"{path}: version {doc.get('version')!r}, expected {VERSION}")
     saved_at = doc.get("saved_at")
     state = doc.get("inventory")
+    rules = doc.get("rules")
     if not isinstance(saved_at, int | float) or isinstance(saved_at, bool):
         raise InventoryFileError(f"{path}: no saved_at time")
     if not isinstance(state, dict):
         raise InventoryFileError(f"{path}: no inventory object")
-    return Loaded(float(saved_at), state)
+    if rules is not None and not isinstance(rules, dict):
+        raise InventoryFileError(f"{path}: rules is not an object")
+    return Loaded(float(saved_at), state, rules)
 
 
 def quarantine(path: Path) -> None:
@@ -132,10 +141,11 @@ class InventorySaver:
         self.failures = 0
         self._digest: bytes | None = None
 
-    def save(self, state: dict[str, Any], now: float) -> bool:
-        """Write `state` unless it equals the last saved one; True when written. An OSError
-        (full or read-only card) is logged and counted; the sensor goes on."""
-        text = _state_text(state)
+    def save(self, state: dict[str, Any], now: float, rules: dict[str, Any] | None = None) -> bool:
+        """Write the inventory `state` and the `rules` state unless they equal the last saved
+        ones; True when written. An OSError (full or read-only card) is logged and counted;
+        the sensor goes on."""
+        text = _state_text(state, rules)
         digest = hashlib.sha256(text.encode("ascii")).digest()
         if digest == self._digest:
             return False
@@ -150,6 +160,6 @@ class InventorySaver:
         self.saves += 1
         return True
 
-    def loaded(self, state: dict[str, Any]) -> None:
-        """The file already holds `state` (just restored): no need to write it again."""
-        self._digest = hashlib.sha256(_state_text(state).encode("ascii")).digest()
+    def loaded(self, state: dict[str, Any], rules: dict[str, Any] | None = None) -> None:
+        """The file already holds these (just restored): no need to write them again."""
+        self._digest = hashlib.sha256(_state_text(state, rules).encode("ascii")).digest()

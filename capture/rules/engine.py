@@ -417,6 +417,18 @@ class RuleEngine:
         self._sync_counters()
         return self.store.drain()
 
+    def export_state(self) -> dict[str, Any]:
+        """What a restarted sensor needs: the open findings (detector windows restart)."""
+        return {"findings": self.store.export_state()}
+
+    def import_state(self, state: Any) -> int:
+        """Load export_state's output into this fresh engine; the findings restored."""
+        if not isinstance(state, dict):
+            raise ValueError("rules state: not an object")
+        restored = self.store.import_state(state.get("findings", []))
+        self._sync_counters()
+        return restored
+
     def findings(self) -> list[Finding]:
         return self.store.findings()
 
@@ -471,6 +483,7 @@ class RuleEngine:
         totals: dict[str, int] = {
             "dropped[findings]": self.store.dropped,
             "dropped[addresses]": self._ip_macs.dropped,
+            "dropped[restore_invalid]": self.store.restore_invalid,
         }
         for rule in self.rules:
             for name, value in rule.limits().items():

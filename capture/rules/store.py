@@ -94,6 +94,7 @@ class FindingStore:
     def __init__(self, config: DetectConfig) -> None:
         self.config = config
         self.dropped = 0
+        self.restore_invalid = 0  # saved findings that could not be restored (import_state)
         self._records: dict[str, _Record] = {}
         self._open_alerts: dict[str, str] = {}  # alert scope -> dedup_key of the open alert
         self._dirty: dict[str, None] = {}
@@ -247,6 +248,46 @@ class FindingStore:
     def findings(self) -> list[Finding]:
         return [record.freeze() for record in self._records.values()]
 
+    def export_state(self) -> list[dict[str, Any]]:
+        """Every finding not yet closed, with what drain() needs, as JSON values (saved by the
+        daemon with the inventory, firmware/inventoryfile.py)."""
+        out = []
+        for record in self._records.values():
+            if record.status is Status.CLOSED:
+                continue
+            state = record.freeze().to_json()
+            state["dedup_key"] = record.dedup_key
+            state["reported_at"] = record.reported_at
+            out.append(state)
+        return out
+
+    def import_state(self, state: Any) -> int:
+        """Load what export_state wrote into this (empty) store; the number restored.
+        Malformed entries are skipped and counted in `restore_invalid`. A restored alert
+        goes on being updated by repeats within the repeat window, and closed by tick();
+        a restored recommendation turns stale when its condition stays unseen."""
+        if self._records:
+            raise RuntimeError("import_state needs an empty store")
+        if not isinstance(state, list):
+            raise ValueError("findings state: not a list")
+        for entry in state:
+            try:
+                record = _record_from_state(entry)
+            except ValueError as exc:
+                self.restore_invalid += 1
+                log.debug("saved finding skipped: %s", exc)
+                continue
+            if record.dedup_key in self._records:
+                self.restore_invalid += 1
+                continue
+            if self._add(record):
+                if record.kind is FindingKind.ALERT:
+                    scope = record.dedup_key.rsplit("|", 1)[0]
+                    self._open_alerts[scope] = record.dedup_key
+                if record.reported_at is not None and record.reported_at >= record.last_seen:
+                    del self._dirty[record.dedup_key]  # the collector has this version
+        return len(self._records)
+
     def _add(self, record: _Record) -> bool:
         if len(self._records) >= self.config.findings_max:
             warned = self._limit_warned_at
@@ -278,3 +319,72 @@ class FindingStore:
         reference = record.last_seen if now is None else now
         if reference - record.reported_at >= self.config.update_interval_s:
             self._dirty[record.dedup_key] = None
+
+
+_KINDS = {str(k): k for k in FindingKind}
+_SEVERITIES = {str(s): s for s in Severity}
+_OPEN = {
+    FindingKind.ALERT: {Status.ACTIVE},
+    FindingKind.RECOMMENDATION: {Status.UNHEALTHY, Status.HEALTHY, Status.STALE},
+}
+
+
+def _record_from_state(entry: Any) -> _Record:
+    """The record FindingStore.export_state wrote; ValueError names what is wrong."""
+    if not isinstance(entry, dict):
+        raise ValueError("finding: not an object")
+    kind = _KINDS.get(_text(entry, "kind"))
+    severity = _SEVERITIES.get(_text(entry, "severity"))
+    if kind is None or severity is None:
+        raise ValueError("finding: unknown kind or severity")
+    try:
+        status = Status(_text(entry, "status"))
+    except ValueError:
+        raise ValueError("finding: unknown status") from None
+    if status not in _OPEN[kind]:
+        raise ValueError(f"finding: a {kind} cannot be {status}")
+    rule_id, dedup_key = _text(entry, "rule_id"), _text(entry, "dedup_key")
+    if not rule_id or not dedup_key:
+        raise ValueError("finding: empty rule_id or dedup_key")
+    devices = entry.get("devices")
+    if (
+        not isinstance(devices, list)
+        or not devices
+        or len(devices) > ALERT_DEVICES_MAX
+        or not all(isinstance(d, str) for d in devices)
+    ):
+        raise ValueError("finding: devices")
+    count = entry.get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError("finding: count")
+    evidence = entry.get("evidence")
+    if not isinstance(evidence, dict):
+        raise ValueError("finding: evidence")
+    return _Record(
+        kind=kind,
+        rule_id=rule_id,
+        title=_text(entry, "title"),
+        severity=severity,
+        devices=list(devices),
+        first_seen=_time(entry.get("first_seen")),
+        last_seen=_time(entry.get("last_seen")),
+        count=count,
+        attack_technique=_text(entry, "attack_technique"),
+        status=status,
+        evidence=evidence,
+        dedup_key=dedup_key,
+        reported_at=None if entry.get("reported_at") is None else _time(entry["reported_at"]),
+    )
+
+
+def _text(entry: dict[str, Any], key: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"finding: {key} is not a string")
+    return value
+
+
+def _time(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+        raise ValueError("finding: not a time")
+    return float(value)

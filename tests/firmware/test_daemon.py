@@ -256,7 +256,11 @@ def test_a_restart_neither_unclassifies_a_device_nor_makes_it_new(
         assert again.fields["type"] == "printer"
         assert again.fields["names"] == ["NPI3A7B3C", "NPI3A7B3C.local"]
         assert again.fields["first_seen"] == 1_767_225_610.0
-        assert new_device_alerts(second) == []
+        # No new alert: the first run's one, restored, is only closed now that it is quiet.
+        [first_alert] = new_device_alerts(first)
+        assert [(i.finding.dedup_key, i.finding.status) for i in new_device_alerts(second)] == [
+            (first_alert.finding.dedup_key, "closed")
+        ]
         assert (tmp_path / "state" / "inventory.json.gz").stat().st_mode & 0o777 == 0o600
     else:
         # What a sensor did before the inventory was saved: the ARP-only printer is new
@@ -300,3 +304,23 @@ def test_an_inventory_that_cannot_be_saved_is_counted_and_capture_goes_on(
     assert daemon.counters()["inventory_save_failures"] == 1
     assert "cannot save the inventory" in caplog.text
     assert not (tmp_path / "state" / "inventory.json.gz").exists()
+
+
+def test_open_findings_are_saved_with_the_inventory_and_restored(tmp_path: Path) -> None:
+    from tests.personas.scenario import NVR, risk_packets
+
+    pcap = tmp_path / "risk.pcap"
+    wrpcap(str(pcap), risk_packets(1_767_300_000.0))
+    first = replay(tmp_path, pcap, keep=True)
+    sent = {
+        (i.finding.rule_id, i.finding.devices[0]) for i in first.items if isinstance(i, FindingItem)
+    }
+    assert ("telnet-enabled", NVR[0]) in sent
+    config = config_from_dict(
+        {"sensor": {"state_dir": str(tmp_path / "state"), "sensor_id": "bw-1", "site": "s"}}
+    )
+    restarted = Daemon(config, FakeUplink(), pcap=str(pcap), keep_inventory=True)
+    restored = {(f.rule_id, f.devices[0]) for f in restarted.pipeline.findings()}
+    assert ("telnet-enabled", NVR[0]) in restored
+    assert restored <= sent
+    assert restarted.pipeline.drain_findings() == []  # the collector has them already

@@ -25,6 +25,15 @@ def test_a_saved_inventory_loads_back_with_its_time(tmp_path: Path) -> None:
     assert (doc["format"], doc["version"]) == ("branchwatch-inventory", 1)
 
 
+def test_the_open_findings_travel_with_the_inventory(tmp_path: Path) -> None:
+    saver = InventorySaver(tmp_path / inventoryfile.FILENAME)
+    rules = {"findings": [{"rule_id": "telnet-enabled"}]}
+    assert saver.save(STATE, 5.0, rules)
+    loaded = inventoryfile.load(saver.path)
+    assert loaded is not None and (loaded.state, loaded.rules) == (STATE, rules)
+    assert saver.save(STATE, 6.0, {"findings": []})  # a change of findings alone is saved
+
+
 def test_an_unchanged_inventory_is_not_written_again(tmp_path: Path) -> None:
     saver = InventorySaver(tmp_path / inventoryfile.FILENAME)
     assert saver.save(STATE, 1.0)
@@ -63,6 +72,17 @@ DAMAGE = {
         json.dumps({"format": inventoryfile.FORMAT, "version": 1, "saved_at": 1}).encode()
     ),
     "not ascii": gzip.compress(b'{"format": "\xff"}'),
+    "rules not an object": gzip.compress(
+        json.dumps(
+            {
+                "format": inventoryfile.FORMAT,
+                "version": 1,
+                "saved_at": 1,
+                "inventory": {},
+                "rules": [],
+            }
+        ).encode()
+    ),
 }
 
 
