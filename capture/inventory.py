@@ -477,14 +477,17 @@ class Inventory:
             raise RuntimeError("import_state needs an empty inventory")
         if not isinstance(state, dict):
             raise ValueError("inventory state: not an object")
-        for text in state.get("subnets") or ():
+        subnets, entries = state.get("subnets") or [], state.get("devices") or []
+        if not isinstance(subnets, list) or not isinstance(entries, list):
+            raise ValueError("inventory state: subnets or devices not a list")
+        for text in subnets:
             try:
                 self._add_subnet(ipaddress.ip_network(str(text), strict=True))
             except ValueError:
                 self._drop("restore_invalid")
         gateways = state.get("gateways")
         devices: list[DeviceRecord] = []
-        for entry in state.get("devices") or ():
+        for entry in entries:
             try:
                 device = DeviceRecord.from_state(entry)
                 _check_identity(device)
@@ -646,8 +649,12 @@ class Inventory:
         count = self.dropped.get(limit, 0)
         # values_per_fact_max keeps the most recent values by design (DNS names, SYN ports
         # churn) and merge notices are only kept for a caller that drains them: counted, but
-        # not a degradation worth a warning.
-        if count == 0 and limit not in ("values_per_fact_max", "merged_undrained"):
+        # not a degradation worth a warning; the daemon logs what a restore skipped.
+        if count == 0 and limit not in (
+            "values_per_fact_max",
+            "merged_undrained",
+            "restore_invalid",
+        ):
             log.warning("inventory limit %s reached; further items are dropped and counted", limit)
         self.dropped[limit] = count + 1
 

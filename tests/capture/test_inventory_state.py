@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from capture.device import DeviceRecord
 from capture.inventory import Inventory
@@ -211,3 +213,57 @@ def test_the_daemon_configuration_bounds_the_lifetimes() -> None:
         config_from_dict({"inventory": {"save_every_s": 0.0}})
     config = config_from_dict({})
     assert replace(config.inventory).randomised_idle_max_s == 7 * DAY
+
+
+# --- arbitrary saved state --------------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=24,
+)
+_GOOD = persona_pipeline(["hp-m404"]).inventory.export_state()["devices"][0]
+
+
+@st.composite
+def damaged_devices(draw: st.DrawFn) -> Any:
+    """A real saved device with one of its parts (or the whole) replaced by arbitrary JSON."""
+    device = copy.deepcopy(_GOOD)
+    part = draw(st.sampled_from([*sorted(device), "(whole)"]))
+    value = draw(JSON)
+    if part == "(whole)":
+        return value
+    device[part] = value
+    return device
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(damaged_devices(), max_size=4))
+def test_each_saved_device_is_restored_or_counted_never_an_exception(devices: list[Any]) -> None:
+    inventory = Inventory(InventoryConfig())
+    restored = inventory.import_state({"devices": devices})
+    assert restored == len(inventory)
+    assert restored + inventory.dropped.get("restore_invalid", 0) == len(devices)
+    # Whatever was restored is a working record: it exports, restores and shows again.
+    again = Inventory(InventoryConfig())
+    assert again.import_state(json.loads(json.dumps(inventory.export_state()))) == restored
+    for device in again.devices():
+        device.to_json()
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON, JSON)
+def test_arbitrary_subnets_gateways_or_devices_lists_are_refused_or_restored(
+    subnets: Any, other: Any
+) -> None:
+    for state in (
+        {"subnets": subnets, "gateways": other, "devices": []},
+        {"subnets": [], "devices": other},
+    ):
+        inventory = Inventory(InventoryConfig())
+        try:
+            assert inventory.import_state(state) == len(inventory)
+        except ValueError as exc:
+            assert "not a list" in str(exc)

@@ -8,13 +8,17 @@ and counts started again from 1.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.compat import raw
 
 from capture.pipeline import Pipeline
+from capture.rules.engine import RuleEngine
 from firmware.config import config_from_dict
 from tests.personas.scenario import NVR, UPS, risk_packets
 
@@ -121,3 +125,36 @@ def test_a_rules_state_that_is_not_an_object_is_refused() -> None:
     assert p.rules is not None
     with pytest.raises(ValueError):
         p.rules.import_state(["findings"])
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=24,
+)
+
+
+@functools.cache
+def scenario_findings() -> str:
+    p = pipeline()
+    run(p, T0)
+    return json.dumps(saved(p)["findings"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_each_saved_finding_is_restored_or_counted_never_an_exception(data: st.DataObject) -> None:
+    findings = json.loads(scenario_findings())
+    for finding in findings:
+        if data.draw(st.booleans()):
+            part = data.draw(st.sampled_from(sorted(finding)))
+            finding[part] = data.draw(JSON)
+    engine = RuleEngine(config_from_dict({}).detect, strict=True)
+    restored = engine.import_state({"findings": findings})
+    invalid = engine.counters.get("dropped[restore_invalid]", 0)
+    assert restored + invalid == len(findings)
+    engine.tick(T0 + 30 * 86_400)  # restored records age like live ones
+    for finding in engine.drain():
+        finding.to_json()
