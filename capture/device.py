@@ -57,6 +57,14 @@ class DeviceRecord:
     facts: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     classification: dict[str, FieldValue] = field(default_factory=dict)
     is_gateway: bool = False
+    # Classification changes not yet taken upstream (take_changes), oldest first, bounded by
+    # the Inventory: {"at", "field", "before", "after", "confidence", "evidence"}.
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+    def take_changes(self) -> list[dict[str, Any]]:
+        """The changes recorded since the last call (the exporter sends them once)."""
+        out, self.changes = self.changes, []
+        return out
 
     def to_state(self) -> dict[str, Any]:
         """Everything the inventory and the classifier hold about the device, as JSON values

@@ -258,9 +258,31 @@ class Inventory:
             changed |= self._add_service(device, obs)
         self._add_facts(device, obs)
         if self.classifier is not None and self._may_classify(device):
-            changed |= bool(self.classifier.observe(device, obs))
+            changes = self.classifier.observe(device, obs)
+            if changes:
+                changed = True
+                self._record_changes(device, changes, at)
         if changed:
             self._changed.add(device.key)
+
+    def _record_changes(self, device: DeviceRecord, changes: Sequence[object], at: float) -> None:
+        """Every classification change is an event (before, after, confidence, evidence) kept
+        on the device until the exporter takes it; the oldest go beyond the bound."""
+        limit = self.config.changes_per_device_max
+        for change in changes:
+            device.changes.append(
+                {
+                    "at": at,
+                    "field": getattr(change, "field", ""),
+                    "before": getattr(change, "before", None),
+                    "after": getattr(change, "after", None),
+                    "confidence": round(float(getattr(change, "confidence", 0.0)), 3),
+                    "evidence": list(getattr(change, "evidence", ())),
+                }
+            )
+        if len(device.changes) > limit:
+            del device.changes[: len(device.changes) - limit]
+            self._drop("changes_per_device_max")
 
     def _may_classify(self, device: DeviceRecord) -> bool:
         if self.classify_max is None or device.key in self._classified:
@@ -334,6 +356,9 @@ class Inventory:
                 self._add_fact_value(device, fkey, value)
         for field_name, value in other.classification.items():
             device.classification.setdefault(field_name, value)
+        if other.changes:  # an address-keyed record is never sent: its events go with the MAC's
+            device.changes[:0] = other.changes
+            del device.changes[: max(0, len(device.changes) - self.config.changes_per_device_max)]
         self._changed.add(device.key)
         log.debug("merged %s into %s", other.key, device.key)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -355,6 +356,7 @@ class Ingestor:
             elif isinstance(item, DeviceUpsert):
                 if _upsert_device(tx, h.sensor_id, v.site, item):
                     changed.append(_device_id(h.sensor_id, item.mac))
+                _insert_changes(tx, h.sensor_id, v.site, item)
             elif isinstance(item, HealthItem):
                 tx.execute(
                     'UPDATE "Sensors" SET "Health" = ?, "HealthAt" = ? WHERE "SensorId" = ? '
@@ -502,6 +504,61 @@ def _upsert_device(tx: Tx, sensor_id: str, site: str, item: DeviceUpsert) -> boo
         )
     _upsert_network(tx, device_id, sensor_id, site, fields, item.at)
     return cve_changed
+
+
+# Fields whose changes are kept, and how many one upsert may carry (the sensor's default
+# inventory.changes_per_device_max is 32; more are ignored).
+_CHANGE_FIELDS = frozenset({"category", "type", "subtype", "vendor", "model", "firmware", "os"})
+_CHANGES_PER_UPSERT_MAX = 256
+_CHANGE_EVIDENCE_MAX = 16
+
+
+def _insert_changes(tx: Tx, sensor_id: str, site: str, item: DeviceUpsert) -> None:
+    """The classification changes an upsert carries ("changes"), one row each. They are
+    events: kept even when the upsert itself is older than the applied record. Entries that
+    are not well-formed are skipped, like any malformed part of a device's fields."""
+    changes = item.fields.get("changes")
+    if not isinstance(changes, list):
+        return
+    device_id = _device_id(sensor_id, item.mac)
+    rows = []
+    for change in changes[:_CHANGES_PER_UPSERT_MAX]:
+        if not isinstance(change, Mapping):
+            continue
+        name, at, confidence = (
+            change.get("field"),
+            _real(change.get("at")),
+            _real(change.get("confidence")),
+        )
+        before, after, evidence = change.get("before"), change.get("after"), change.get("evidence")
+        if (
+            name not in _CHANGE_FIELDS
+            or at is None
+            or confidence is None
+            or not (before is None or isinstance(before, str))
+            or not (after is None or isinstance(after, str))
+            or not isinstance(evidence, list)
+        ):
+            continue
+        lines = [line[:512] for line in evidence[:_CHANGE_EVIDENCE_MAX] if isinstance(line, str)]
+        rows.append(
+            (device_id, sensor_id, site, name, _text(before), _text(after), confidence,
+             _plain_json(lines), at)
+        )  # fmt: skip
+    if rows:
+        tx.executemany(
+            'INSERT INTO "DeviceClassificationChanges" ("DeviceId", "SensorId", "Site", "Field", '
+            '"Before", "After", "Confidence", "Evidence", "ChangedAt") '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def _real(value: Any) -> float | None:
+    """A finite JSON number as a float, else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _number(value: Any, default: float) -> float:

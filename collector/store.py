@@ -26,6 +26,7 @@ _RETAINED = (
     ("Alerts", "LastSeen"),
     ("Recommendations", "LastSeen"),
     ("SensorAlarms", "At"),
+    ("DeviceClassificationChanges", "ChangedAt"),
     ("Batches", "ReceivedAt"),
 )
 

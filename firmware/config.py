@@ -57,6 +57,7 @@ class InventoryConfig:
     values_per_fact_max: int = 8
     gateway_remote_ips_min: int = 8
     subnets_max: int = 64
+    changes_per_device_max: int = 32
     idle_max_s: float = 90 * 86400.0
     randomised_idle_max_s: float = 7 * 86400.0
     evict_idle_min_s: float = 3600.0
@@ -163,6 +164,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "inventory.values_per_fact_max": (1, 4096),
     "inventory.gateway_remote_ips_min": (1, 1_000_000),
     "inventory.subnets_max": (1, 65_536),
+    "inventory.changes_per_device_max": (1, 4096),
     "inventory.idle_max_s": (3600, 10 * 365 * 86_400),
     "inventory.randomised_idle_max_s": (600, 10 * 365 * 86_400),
     "inventory.evict_idle_min_s": (0, 365 * 86_400),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any, TextIO
 
 from capture.classify import Classifier
@@ -93,6 +94,7 @@ def explanation(
         "names": sorted(device.names),
         "threshold": threshold,
         "fields": fields,
+        "changes": [dict(c) for c in device.changes],
         "facts": facts,
     }
 
@@ -106,6 +108,14 @@ def write_text(out: TextIO, report: dict[str, Any]) -> None:
         out.write(f"{name:<9} {value}  (confidence {field['confidence']:.3f})\n")
         for line in field["evidence"]:
             out.write(f"          - {line}\n")
+    if report["changes"]:
+        out.write("\nchanges (capture time, field: before -> after):\n")
+        for change in report["changes"]:
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(change["at"]))
+            before = change["before"] if change["before"] is not None else "unclassified"
+            after = change["after"] if change["after"] is not None else "withdrawn"
+            out.write(f"  {at}  {change['field']}: {before} -> {after}")
+            out.write(f"  (confidence {change['confidence']:.3f})\n")
     out.write("\nfacts:\n")
     for key, values in report["facts"].items():
         out.write(f"  {key}: {', '.join(json.dumps(v) for v in values)}\n")

@@ -1,8 +1,8 @@
 """Export: pipeline state → wire items, with the privacy policy applied.
 
 Input: DeviceRecords and Findings from capture.pipeline.Pipeline. Output: uplink.batch items
-(DeviceUpsert with only the fields that changed since the last export, FindingItem,
-HealthItem). Privacy (config [privacy]): `upload_hostnames` = all | iot_only | none; devices
+(DeviceUpsert with only the fields that changed since the last export, plus the
+classification changes since then as "changes", FindingItem, HealthItem). Privacy (config [privacy]): `upload_hostnames` = all | iot_only | none; devices
 with randomised (locally administered) MACs, typically phones, are pseudonymised upstream:
 their MAC is replaced by a stable keyed hash that is itself a locally administered MAC, and
 their names are never uploaded.
@@ -92,16 +92,19 @@ class Exporter:
             fields = self._fields(device)
             mac = self.wire_mac(device.mac)
             previous = None if full else self._sent.get(mac)
+            events = self._changes(device, fields)
             if previous is None:
                 changed = fields
             else:
                 changed = {k: v for k, v in fields.items() if previous.get(k) != v}
-                if not set(changed) - _QUIET:
+                if not set(changed) - _QUIET and not events:
                     continue
             self._sent[mac] = fields
             self._sent.move_to_end(mac)
             while len(self._sent) > self._devices_max:
                 self._sent.popitem(last=False)
+            if events:
+                changed = {**changed, "changes": events}
             items.append(DeviceUpsert(mac, device.last_seen, changed, full=previous is None))
         return items
 
@@ -113,6 +116,17 @@ class Exporter:
             fields["names"] = []
             fields["evidence"] = _without_names(record.get("evidence") or {}, record["names"])
         return fields
+
+    def _changes(self, device: DeviceRecord, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The device's classification changes since the last export (sent once), with the
+        names filtered out of their evidence as out of the record's (privacy)."""
+        events = device.take_changes()
+        if not events or fields.get("names") or not device.names:
+            return events
+        return [
+            {**e, "evidence": _without_names({"x": e["evidence"]}, device.names)["x"]}
+            for e in events
+        ]
 
     def _may_upload_names(self, device: DeviceRecord, record: Mapping[str, Any]) -> bool:
         assert device.mac is not None

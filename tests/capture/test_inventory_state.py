@@ -267,3 +267,31 @@ def test_arbitrary_subnets_gateways_or_devices_lists_are_refused_or_restored(
             assert inventory.import_state(state) == len(inventory)
         except ValueError as exc:
             assert "not a list" in str(exc)
+
+
+# --- classification changes -------------------------------------------------------------------
+
+
+def test_every_classification_change_is_an_event_on_the_device() -> None:
+    pipeline = persona_pipeline(["hp-m404"])
+    device = pipeline.inventory.get("a0:8c:fd:3a:7b:3c")
+    assert device is not None
+    events = device.take_changes()
+    # Each classified field got there by at least one change from null, with its evidence.
+    firsts = {e["field"]: e for e in reversed(events)}
+    for name in ("category", "type", "vendor", "model"):
+        assert firsts[name]["before"] is None
+        assert firsts[name]["evidence"]
+    last = {e["field"]: e["after"] for e in events}
+    assert last["type"] == device.value("type") == "printer"
+    assert last["model"] == device.value("model") == "LaserJet Pro M404dn"
+    assert device.changes == []
+
+
+def test_the_change_log_of_a_device_is_bounded() -> None:
+    pipeline = Pipeline(config_from_dict({"inventory": {"changes_per_device_max": 2}}), strict=True)
+    for packet in open_capture(CAPTURES / "hp-m404.pcap"):
+        pipeline.process(packet.data, packet.at, packet.linktype, packet.vlan)
+    device = pipeline.inventory.get("a0:8c:fd:3a:7b:3c")
+    assert device is not None and len(device.changes) == 2
+    assert pipeline.inventory.dropped["changes_per_device_max"] >= 1

@@ -51,6 +51,11 @@ def _finding(
                                attack_technique=technique))  # fmt: skip
 
 
+def _change(name: str, before: str | None, after: str | None, at: float) -> dict[str, Any]:
+    return {"field": name, "before": before, "after": after, "at": at, "confidence": 0.9,
+            "evidence": [f"seeded {name} change"]}  # fmt: skip
+
+
 def seed(store: Store) -> None:
     now = time.time()
     a = Sensor("pi-a", "branch-1", created_at=now)
@@ -72,7 +77,13 @@ def seed(store: Store) -> None:
                first_seen=now - 20 * DAY, last_seen=now, ips=["10.1.0.20"], protocols=["snmp"]),
         device(PHONE, now, category="iot", type="voip_phone", vendor="Cisco", model="CP-8845",
                first_seen=now - 2 * DAY, last_seen=now, ips=["10.1.0.30"]),
-        device(UNKNOWN, now, first_seen=now - DAY, last_seen=now, ips=["10.1.0.40", "10.1.0.41"]),
+        device(UNKNOWN, now, first_seen=now - DAY, last_seen=now, ips=["10.1.0.40", "10.1.0.41"],
+               changes=[
+                   # Classified a printer at first sight; a camera's evidence as strong came
+                   # later behind the same MAC, so the sensor withdrew the type.
+                   _change("type", None, "printer", now - DAY),
+                   _change("type", "printer", None, now - 2 * 3600),
+               ]),
         _finding(rec, "telnet-exposed", CAM, now, Status.UNHEALTHY),
         _finding(rec, "snmp-v1-v2c", PRINTER, now, Status.UNHEALTHY),
         _finding(alert, "port-scan", UNKNOWN, now, Status.ACTIVE, "T1046"),
@@ -83,7 +94,11 @@ def seed(store: Store) -> None:
                first_seen=now - 40 * DAY, last_seen=now, ips=["10.2.0.20"],
                services=[{"proto": "tcp", "port": 2323, "name": "telnet", "banner": "login:"}]),
         device(TV, now, category="iot", type="tv", vendor="LG", first_seen=now - 3 * DAY,
-               last_seen=now, ips=["10.2.0.60"]),
+               last_seen=now, ips=["10.2.0.60"],
+               changes=[_change("type", None, "tv", now - 3 * DAY),  # a first classification
+                        _change("vendor", None, "LG", now - 3 * DAY),
+                        {"field": "type", "at": "yesterday"},  # malformed: skipped
+                        _change("colour", None, "red", now)]),  # not a classified field
         _finding(rec, "snmp-v1-v2c", PRINTER2, now, Status.UNHEALTHY),
         _finding(rec, "snmp-v1-v2c", TV, now, Status.HEALTHY),
         _finding(alert, "telnet-password-guessing", TV, now, Status.ACTIVE, "T1110"),
@@ -122,6 +137,7 @@ EXPECTED: dict[str, list[tuple[Any, ...]]] = {
     "unclassified-devices": [(dev("pi-a", UNKNOWN), UNKNOWN)],
     "rollback-alarms-7d": [("pi-a", 1)],
     "remediated": [(dev("pi-b", TV), "snmp-v1-v2c")],
+    "type-changed-7d": [(dev("pi-a", UNKNOWN), "printer", None)],
 }  # fmt: skip
 
 

@@ -265,6 +265,35 @@ def test_device_upserts_apply_only_when_newer_and_firmware_change_is_kept(
     ) == [("Hikvision", "V5.5.0 build 170725", "V5.4.0 build 160530")]
 
 
+def test_classification_changes_are_kept_as_events_malformed_ones_skipped(
+    store: Store, sensor: Sensor
+) -> None:
+    change = {"at": NOW - 10, "field": "type", "before": None, "after": "ip_camera",
+              "confidence": 0.95, "evidence": ["sadp model 'DS-2CD2043G2-I' -> x (0.95)"]}  # fmt: skip
+    malformed = [
+        "not an object",
+        {**change, "field": "colour"},
+        {**change, "at": "yesterday"},
+        {**change, "confidence": "high"},
+        {**change, "before": 5},
+        {**change, "evidence": "one line"},
+    ]
+    ingest = Ingestor(store)
+    newer = sensor.batch([device(MAC, NOW, type="ip_camera")])
+    # An upsert older than the applied record is not applied, its events still count.
+    older = sensor.batch([device(MAC, NOW - 5, changes=[change, *malformed])])
+    for raw in (newer, older):
+        assert ingest.handle(received(sensor, raw)).status is AckStatus.ACCEPTED
+    assert rows(
+        store,
+        'SELECT "DeviceId", "Field", "Before", "After", "Confidence", "Evidence", "ChangedAt" '
+        'FROM "DeviceClassificationChanges"',
+    ) == [
+        (f"{sensor.sensor_id}/{MAC}", "type", None, "ip_camera", 0.95,
+         '["sadp model \'DS-2CD2043G2-I\' -> x (0.95)"]', NOW - 10)
+    ]  # fmt: skip
+
+
 def test_clock_skew_over_five_minutes_is_flagged_not_rejected(store: Store, sensor: Sensor) -> None:
     raw = sensor.batch([scan_alert(MAC, NOW)], created_at_ms=int((NOW - 3600) * 1000))
     out = Ingestor(store).handle(received(sensor, raw))

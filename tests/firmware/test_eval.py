@@ -198,9 +198,14 @@ def test_explain_shows_every_field_with_evidence(capsys: pytest.CaptureFixture[s
     ]
     assert report["fields"]["type"]["value"] == "voip_phone"
     assert any("sip-ua-yealink-phone" in e for e in report["fields"]["type"]["evidence"])
+    # How each field got its value: the first change of each field came from unclassified.
+    firsts = {c["field"]: c for c in reversed(report["changes"])}
+    assert firsts["type"]["before"] is None and firsts["type"]["after"] == "voip_phone"
+    assert firsts["model"]["after"] == "SIP-T46S"  # the persona's label
     assert main(["explain", capture, "80:5e:0c:11:22:33"]) == 0
     text = capsys.readouterr().out
     assert "type      voip_phone" in text and "subtype   unclassified" in text
+    assert "type: unclassified -> voip_phone  (confidence" in text
 
 
 def test_the_persona_scanner_is_not_what_it_probes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -86,3 +86,30 @@ def test_findings_use_the_same_pseudonym() -> None:
     (item,) = Exporter("all", KEY, 100).finding_items([finding])
     assert item.finding.devices[0] == pseudonym(phone, KEY)
     assert phone not in item.finding.dedup_key
+
+
+def test_classification_changes_go_upstream_once_without_hidden_names() -> None:
+    exporter = Exporter("none", KEY, 100)
+    dev = device("00:11:22:33:44:55")
+    exporter.device_items([dev])
+    dev.classification["type"] = FieldValue("ip_camera", 0.97, ["sadp model 'DS-2CD2043G2-I'"])
+    dev.changes.append(
+        {"at": 20.0, "field": "type", "before": "printer", "after": "ip_camera",
+         "confidence": 0.97, "evidence": ["host.name 'printer-3f' -> x (0.9)", "sadp model"]}
+    )  # fmt: skip
+    (item,) = exporter.device_items([dev])
+    assert item.fields["changes"] == [
+        {"at": 20.0, "field": "type", "before": "printer", "after": "ip_camera",
+         "confidence": 0.97, "evidence": ["sadp model"]}  # the line quoting the name is gone
+    ]  # fmt: skip
+    assert item_from_json(item_to_json(item)) == item
+    assert dev.changes == []
+    dev.last_seen = 30.0
+    assert exporter.device_items([dev]) == []  # sent once
+    # A change alone (the fields already sent) still makes an upsert.
+    dev.changes.append(
+        {"at": 31.0, "field": "vendor", "before": None, "after": "Hikvision",
+         "confidence": 0.9, "evidence": []}
+    )  # fmt: skip
+    (only_event,) = exporter.device_items([dev])
+    assert [c["after"] for c in only_event.fields["changes"]] == ["Hikvision"]

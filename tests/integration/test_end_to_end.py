@@ -63,6 +63,18 @@ def check_rows(db: sqlite3.Connection) -> None:
     for rule, devices in db.execute('SELECT "RuleId", "DeviceIds" FROM "Alerts"'):
         found.add((rule, json.loads(devices)[0].split("/", 1)[1]))
     assert set(expected_findings()) <= found
+    # Every classified type got there by recorded changes: the latest type change of each
+    # device is the type the collector shows.
+    latest: dict[str, str | None] = {}
+    for device_id, after in db.execute(
+        'SELECT "DeviceId", "After" FROM "DeviceClassificationChanges" WHERE "Field" = \'type\' '
+        'ORDER BY "ChangedAt", rowid'
+    ):
+        latest[device_id] = after
+    shown = dict(db.execute('SELECT "DeviceId", "DeviceType" FROM "DeviceInfo"'))
+    assert {k: v for k, v in shown.items() if v is not None} == {
+        k: v for k, v in latest.items() if v is not None
+    }
     # One sensor, enrolled with its token, batches ingested.
     (status, batches) = db.execute('SELECT "Status", "BatchesIngested" FROM "Sensors"').fetchone()
     assert status == "active" and batches >= 1
