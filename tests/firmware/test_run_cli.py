@@ -11,12 +11,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
-from scapy.utils import wrpcap
+from scapy.utils import rdpcap, wrpcap
 
+from firmware import inventoryfile
 from firmware.statefile import read_status
+from tests.capture.netns import send_frames, veth_pair
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,3 +130,57 @@ def test_live_capture_without_cap_net_raw_exits_77(tmp_path: Path) -> None:
         shutil.rmtree(shared, ignore_errors=True)
     assert out.returncode == 77, out.stderr
     assert "CAP_NET_RAW" in out.stderr
+
+
+@pytest.mark.root
+def test_a_live_sensor_keeps_its_devices_across_a_restart(tmp_path: Path) -> None:
+    """`branchwatch run` on a veth in a namespace of its own: a printer's traffic, SIGTERM,
+    a restart; the saved inventory brings the printer back as it was classified."""
+    require(os.geteuid() == 0, "live capture tests need root (network namespaces)")
+    require(shutil.which("ip") is not None, "iproute2 (ip) is not installed")
+    persona = REPO / "tests" / "personas" / "captures" / "hp-m404.pcap"
+    frames = [bytes(p) for p in rdpcap(str(persona))]
+    state, config = tmp_path / "state", tmp_path / "bw.toml"
+    with veth_pair() as pair:
+        config.write_text(
+            f'[sensor]\nstate_dir = "{state}"\n[capture]\ninterface = "{pair.capture_if}"\n'
+            "[leds]\nenabled = false\n"
+        )
+        argv = ["ip", "netns", "exec", pair.capture_ns, sys.executable, "-m", "firmware", "run",
+                "--config", str(config)]  # fmt: skip
+        for run in (1, 2):
+            proc = subprocess.Popen(
+                argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            try:
+                assert wait_for(
+                    lambda: (read_status(state)[0] or {}).get("state") not in (None, "stopped")
+                )
+                status = read_status(state)[0] or {}
+                if run == 1:
+                    assert status["inventory_restored"] == 0
+                    # The status file comes before the capture socket is open: send until seen.
+                    for _ in range(10):
+                        send_frames(pair.sender_ns, pair.sender_if, frames)
+                        if wait_for(lambda: _devices(state) >= 1, 3.0):
+                            break
+                    assert _devices(state) >= 1, proc.stdout.read1() if proc.stdout else b""
+                else:
+                    assert status["inventory_restored"] == 1
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=15) == 0
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                if proc.stdout:
+                    proc.stdout.close()
+            saved = inventoryfile.load(state / inventoryfile.FILENAME)
+            assert saved is not None
+            [printer] = [d for d in saved.state["devices"] if d["mac"] == "a0:8c:fd:3a:7b:3c"]
+            assert printer["classification"]["model"][0] == "LaserJet Pro M404dn"  # its label
+
+
+def _devices(state: Path) -> int:
+    status = read_status(state)[0] or {}
+    return int(status.get("counters", {}).get("devices", 0))
