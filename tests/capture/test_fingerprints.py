@@ -43,6 +43,27 @@ def test_every_rule_cites_a_source_and_has_a_bounded_weight() -> None:
         assert len(rule.source) >= 8 and 0 < rule.weight <= 1, rule.id
 
 
+# Strings a rule must not claim, with why: other makers' devices whose sysDescr or banner
+# contains the rule's words (Recog snmp_sysdescr examples, BSD-2), and other kinds of device.
+NOT_THEIRS = [
+    ("snmp-descr-hp-jetdirect", "TROY PocketPro 100s compatible with an HP JETDIRECT EX"),
+    ("snmp-descr-hp-jetdirect", "Datamax DMXrfNet Print Server compatible with an HP JETDIRECT EX"),
+    ("snmp-descr-dell-model-first", "Dell Networking N3048, 6.3.3.10, Linux 3.6.5-4a8b8b9c"),
+    ("snmp-descr-dell-model-first", "Dell EMC Networking OS10 Enterprise."),
+    ("snmp-descr-dell-laser", "PowerConnect 5324"),
+    ("snmp-descr-hp-printer", "HP J9773A 2530-24G-PoEP Switch, revision YA.16.02.0012"),
+    ("snmp-descr-eaton-evolution", "Evolution Controller 2.1"),
+    ("snmp-descr-epson-print-server", "Epson Network Projector"),
+    ("snmp-descr-cisco-telepresence-infra", "Cisco TelePresence Conductor running on Linux"),
+]
+
+
+@pytest.mark.parametrize(("rule_id", "text"), NOT_THEIRS)
+def test_rules_do_not_claim_other_devices(rule_id: str, text: str) -> None:
+    [rule] = [r for r in RULES if r.id == rule_id]
+    assert rule.match(text) is None
+
+
 def test_held_out_vendors_have_no_rules() -> None:
     # tests/personas/HELDOUT.md: their strings must not be used to write rules.
     heldout = ("lexmark", "kyocera", "snom", "vivotek", "ecobee", "ruckus", "lenovo")
