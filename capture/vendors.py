@@ -72,7 +72,7 @@ _ALIASES: dict[str, str] = {
     "hid": "HID Global", "hid global": "HID Global", "lenel": "LenelS2", "lenels2": "LenelS2",
     "genetec": "Genetec", "axis communications": "Axis",
     "apc": "APC (Schneider Electric)", "american power conversion": "APC (Schneider Electric)",
-    "schneider electric": "APC (Schneider Electric)", "eaton": "Eaton",
+    "schneider electric": "APC (Schneider Electric)", "eaton": "Eaton", "powerware": "Eaton",  # Eaton bought Powerware in 2004
     "cyberpower": "CyberPower", "cyber power": "CyberPower", "vertiv": "Vertiv",
     "liebert": "Vertiv", "tripp lite": "Tripp Lite",
     "honeywell": "Honeywell", "johnson controls": "Johnson Controls", "siemens": "Siemens",

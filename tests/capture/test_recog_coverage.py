@@ -22,6 +22,7 @@ FILES = {
     "dhcp_vendor_class.json": ("dhcp", "vendor_class"),
     "sip_user_agents.json": ("sip", "user_agent"),
     "http_servers.json": ("http", "server"),
+    "telnet_banners.json": ("telnet", "text"),
 }
 # Examples claimed on 2026-11-27 (docs/benchmarks.md): a rule change must not lose any.
 FLOORS = {
@@ -29,6 +30,7 @@ FLOORS = {
     "dhcp_vendor_class.json": 74,
     "sip_user_agents.json": 66,
     "http_servers.json": 59,
+    "telnet_banners.json": 17,
 }
 # Recog device classes -> our types, where the mapping is one to one.
 TYPES = {
