@@ -29,7 +29,7 @@ FLOORS = {
     "snmp_sysdescr.json": 295,
     "dhcp_vendor_class.json": 74,
     "sip_user_agents.json": 66,
-    "http_servers.json": 59,
+    "http_servers.json": 79,
     "telnet_banners.json": 17,
 }
 # Recog device classes -> our types, where the mapping is one to one.
