@@ -95,3 +95,39 @@ def test_recog_examples_claimed_and_not_contradicted(corpus: Path, name: str) ->
                 contradictions.add((rule.id, f"vendor {vendor}"))
     assert claimed >= FLOORS[name]
     assert contradictions <= REVIEWED, sorted(contradictions - REVIEWED)
+
+
+# Satori's DHCP fingerprints (GPL-2.0, ../shared/corpus/satori): read in place as an oracle
+# only, never copied into the knowledge base. Its exact option-60 tests name the device, its
+# maker and kind: our DHCP vendor-class rules must not contradict them.
+SATORI_FLOOR = 119  # exact vendor-class tests claimed on 2026-11-27
+SATORI_TYPES = {
+    "Printer": "printer",
+    "VoIP Phone": "voip_phone",
+    "Wireless Access Point": "access_point",
+}
+SATORI_MAKERS = {"Cannon": "Canon"}  # Satori's own misspelling
+
+
+@pytest.mark.corpus
+def test_dhcp_vendor_class_rules_agree_with_satori(corpus: Path) -> None:
+    doc = json.loads((corpus / "satori" / "dhcp-fingerprints-devices.json").read_text())
+    rules = [r for r in RULES if r.protocol == "dhcp" and "vendor_class" in r.keys]
+    claimed, contradictions = 0, []
+    for fp in doc["fingerprints"]:
+        vendor = fp.get("device_vendor") or ""
+        maker = SATORI_MAKERS.get(vendor, vendor)
+        for test in fp["tests"]:
+            code = test.get("dhcpvendorcode")
+            if not code or test.get("matchtype") != "exact":
+                continue
+            hits = [(r, got) for r in rules if (got := r.match(code)) is not None]
+            claimed += bool(hits)
+            for rule, got in hits:
+                kind = SATORI_TYPES.get(fp.get("device_type") or "")
+                if "type" in got and kind is not None and got["type"] != kind:
+                    contradictions.append((rule.id, code, fp.get("device_type")))
+                if "vendor" in got and maker and not same_vendor(got["vendor"], maker):
+                    contradictions.append((rule.id, code, maker))
+    assert claimed >= SATORI_FLOOR
+    assert contradictions == []
