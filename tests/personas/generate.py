@@ -249,6 +249,23 @@ def http_server(
     return [syn_ack, response]
 
 
+def telnet_server(p: Persona, *, banner: str, port: int = 23) -> list[Packet]:
+    """The device's Telnet server answering a manager: the handshake, then its option
+    negotiation (IAC WILL ECHO, IAC WILL SUPPRESS-GO-AHEAD, RFC 857/858) and its banner."""
+    client = Ether(src=GATEWAY_MAC, dst=p.mac) / IP(src=MANAGER_IP, dst=p.ip)
+    server = Ether(src=p.mac, dst=GATEWAY_MAC) / IP(src=p.ip, dst=MANAGER_IP)
+    cport = 51000 + p.index
+    return [
+        client / TCP(sport=cport, dport=port, flags="S", seq=100, window=64240),
+        server / TCP(sport=port, dport=cport, flags="SA", seq=5000, ack=101, window=5840),
+        client / TCP(sport=cport, dport=port, flags="A", seq=101, ack=5001),
+        server
+        / TCP(sport=port, dport=cport, flags="PA", seq=5001, ack=101)
+        / Raw(b"\xff\xfb\x01\xff\xfb\x03"),
+        server / TCP(sport=port, dport=cport, flags="PA", seq=5007, ack=101) / Raw(banner.encode()),
+    ]
+
+
 def rtsp_server(p: Persona, *, server: str, port: int = 554) -> list[Packet]:
     """The camera answering a recorder's RTSP OPTIONS (RFC 2326 §10.1) on its RTSP port."""
     text = (
@@ -1673,6 +1690,77 @@ PERSONAS: list[Persona] = [
     ),
     # ---------------- a scanner: probes phones, agents and printers, is none of them -------
     _p("scanner", "08:00:27:c4:76:6b", None, None, None, None, scanner_probes),
+    # ---------------- fifth session: more strings devices send (after the scanner, so the
+    # earlier personas keep their addresses). The strings are the devices' own, as listed in
+    # Rapid7 Recog's examples (BSD-2): sysDescr, DHCP vendor class, SIP User-Agent, Telnet.
+    # Meraki MR access point: its SNMP sysDescr. sysObjectID: Meraki's IANA enterprise arc
+    # (29671); the product suffix is illustrative.
+    _p(
+        "meraki-mr46e",
+        "e0:55:3d:4a:5b:6c",
+        "access_point",
+        "Cisco Meraki",
+        "MR46E",
+        None,
+        _w(dhcp, prl=EMBEDDED_PRL),
+        _w(snmp_agent, descr="Meraki MR46E Cloud Managed AP", oid="1.3.6.1.4.1.29671.2.1"),
+    ),
+    # ArubaOS-Switch: DHCP option 60 names the SKU and model.
+    _p(
+        "aruba-2930f",
+        "88:3a:30:7c:8d:9e",
+        "switch",
+        "HPE Aruba",
+        "2930F-48G-PoE+-4SFP+",
+        None,
+        _w(dhcp, vc="Aruba JL256A 2930F-48G-PoE+-4SFP+ Switch", prl=EMBEDDED_PRL),
+    ),
+    # Axis camera: DHCP option 60 "AXIS,<kind>,<model>,<firmware>".
+    _p(
+        "axis-p3343",
+        "00:40:8c:5d:6e:7f",
+        "ip_camera",
+        "Axis",
+        "P3343",
+        "5.20.3",
+        _w(dhcp, vc="AXIS,Network Camera,P3343,5.20.3", prl=EMBEDDED_PRL),
+    ),
+    # Cisco SPA112 analogue telephone adapter: DHCP option 60 "CISCO SPA112".
+    _p(
+        "cisco-spa112",
+        "58:8d:09:6e:7f:80",
+        "voip_phone",
+        "Cisco",
+        "SPA112",
+        None,
+        _w(dhcp, vc="CISCO SPA112", prl=EMBEDDED_PRL),
+    ),
+    # Polycom RealPresence Group 700 room system registering to the PBX.
+    _p(
+        "polycom-group700",
+        "00:04:f2:7f:80:91",
+        "conferencing",
+        "Poly",
+        "RealPresence Group 700",
+        "6.2.0",
+        _w(dhcp, prl=EMBEDDED_PRL),
+        _w(sip_register, ua="PolycomRealPresenceGroup700/6.2.0", user="2700"),
+    ),
+    # Sharp MFP: its Telnet banner names model and firmware.
+    _p(
+        "sharp-mx3610n",
+        "00:22:f3:80:91:a2",
+        "printer",
+        "Sharp",
+        "MX-3610N",
+        "01.05.00.0o.18",
+        _w(dhcp, prl=EMBEDDED_PRL),
+        _w(
+            telnet_server,
+            banner="SHARP MX-3610N Ver 01.05.00.0o.18 TELNET server.\r\n"
+            "Copyright(C) 2005-     SHARP CORPORATION\r\nlogin: ",
+        ),
+    ),
 ]
 
 
