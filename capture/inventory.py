@@ -62,6 +62,7 @@ _LINK_SCOPE_V4 = ipaddress.ip_network("224.0.0.0/24")
 # The pipeline's fact-less observation of a source no extractor read (capture/pipeline.py):
 # it places the device, but names no protocol the device was seen to speak.
 PRESENCE = "ip"
+_DOWNTIME_MAX = 64  # sensor restarts whose downtime is remembered
 _ARP_PREFIX = 24  # ARP gives no mask: assume the /24 around an on-link address
 _ND_PREFIX = 64  # RFC 4291 §2.5.4: global unicast interface identifiers are 64 bits
 
@@ -89,6 +90,7 @@ class Inventory:
         # Live sensors (the daemon) forget long-idle devices to make room at devices_max; a
         # capture file keeps every device it showed until the bound, then counts the rest.
         self.ageing = False
+        self._downtime: list[tuple[float, float]] = []  # (saved_at, resumed_at) gaps, bounded
         self._devices: dict[str, DeviceRecord] = {}
         self._by_ip: dict[tuple[int, str], str] = {}  # (vlan, ip) -> key of its holder
         self._subnets: list[IPNetwork] = []
@@ -438,12 +440,15 @@ class Inventory:
 
     def expire(self, now: float) -> int:
         """Forget devices idle longer than inventory.idle_max_s (randomised MACs:
-        randomised_idle_max_s); the number forgotten. A device that comes back is new again."""
+        randomised_idle_max_s); the number forgotten. A device that comes back is new again.
+        Idle time counts only while the sensor watched: the downtime between a saved
+        inventory and its restore (note_downtime) is left out, so a sensor switched off for
+        a month does not forget every device it comes back to."""
         cfg = self.config
         gone = [
             d.key
             for d in self._devices.values()
-            if now - d.last_seen
+            if self._idle(d.last_seen, now)
             > (cfg.randomised_idle_max_s if _is_randomised(d) else cfg.idle_max_s)
         ]
         for key in gone:
@@ -451,13 +456,28 @@ class Inventory:
             self._forget(key, reason)
         return len(gone)
 
+    def note_downtime(self, saved_at: float, resumed_at: float) -> None:
+        """The sensor did not watch from `saved_at` (its inventory was saved) to `resumed_at`
+        (it was restored). Ignored when the clock went backwards (not yet synchronised)."""
+        if resumed_at <= saved_at:
+            return
+        self._downtime.append((saved_at, resumed_at))
+        if len(self._downtime) > _DOWNTIME_MAX:
+            del self._downtime[0]  # the oldest gap only matters to devices idle since then
+
+    def _idle(self, last_seen: float, now: float) -> float:
+        unwatched = sum(
+            max(0.0, min(end, now) - max(start, last_seen)) for start, end in self._downtime
+        )
+        return now - last_seen - unwatched
+
     def _evict_for(self, at: float) -> bool:
         """Make room at devices_max: forget the least recently seen device idle for at least
         inventory.evict_idle_min_s, randomised MACs first; False when none is that idle."""
         idle_min = self.config.evict_idle_min_s
         victim: DeviceRecord | None = None
         for device in self._devices.values():
-            if at - device.last_seen < idle_min:
+            if self._idle(device.last_seen, at) < idle_min:
                 continue
             if victim is None or (not _is_randomised(device), device.last_seen, device.key) < (
                 not _is_randomised(victim),
@@ -472,8 +492,10 @@ class Inventory:
 
     def _forget(self, key: str, reason: str) -> None:
         device = self._devices.pop(key)
-        for index_key in [k for k, v in self._by_ip.items() if v == key]:
-            del self._by_ip[index_key]
+        for ip in device.ips:  # the index's vlan is the frame's, 0 when untagged
+            for vlan in device.vlans | {0}:
+                if self._by_ip.get((vlan, ip)) == key:
+                    del self._by_ip[(vlan, ip)]
         self._changed.discard(key)
         self._classified.discard(key)
         self._unclassified.discard(key)
@@ -487,6 +509,7 @@ class Inventory:
         every device with its facts and classification, the learned subnets, the gateways."""
         return {
             "subnets": [str(net) for net in self._subnets],
+            "downtime": [list(gap) for gap in self._downtime],
             "gateways": {
                 mac: sorted(seen) for mac, seen in self._remote.items() if self._is_gateway(mac)
             },
@@ -509,6 +532,15 @@ class Inventory:
             try:
                 self._add_subnet(ipaddress.ip_network(str(text), strict=True))
             except ValueError:
+                self._drop("restore_invalid")
+        for gap in state.get("downtime") or []:
+            if (
+                isinstance(gap, list)
+                and len(gap) == 2
+                and all(isinstance(t, int | float) and not isinstance(t, bool) for t in gap)
+            ):
+                self.note_downtime(float(gap[0]), float(gap[1]))
+            else:
                 self._drop("restore_invalid")
         gateways = state.get("gateways")
         devices: list[DeviceRecord] = []

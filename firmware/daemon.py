@@ -181,6 +181,7 @@ class Daemon:
         try:
             with _cyclic_gc_paused():
                 self.inventory_restored = inventory.import_state(loaded.state)
+            inventory.note_downtime(loaded.saved_at, self._now())
         except ValueError as exc:
             log.error("saved inventory unusable, devices are learned again: %s", exc)
             inventoryfile.quarantine(saver.path)

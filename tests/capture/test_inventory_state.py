@@ -295,3 +295,30 @@ def test_the_change_log_of_a_device_is_bounded() -> None:
     device = pipeline.inventory.get("a0:8c:fd:3a:7b:3c")
     assert device is not None and len(device.changes) == 2
     assert pipeline.inventory.dropped["changes_per_device_max"] >= 1
+
+
+def test_idle_time_leaves_out_the_sensors_own_downtime() -> None:
+    inventory = Inventory(InventoryConfig())
+    seen(inventory, RANDOMISED, "10.0.0.6", 0.0)
+    seen(inventory, UNIVERSAL, "10.0.0.5", 0.0)
+    # Saved a day later, then the sensor was off for 30 days (a shelf, a long power cut).
+    restored = Inventory(InventoryConfig())
+    restored.import_state(json.loads(json.dumps(inventory.export_state())))
+    restored.note_downtime(DAY, 31 * DAY)
+    restored.note_downtime(40 * DAY, 35 * DAY)  # a clock that went backwards: no downtime
+    assert restored.expire(37 * DAY) == 0  # 37 days since, 7 of them watched
+    assert restored.expire(37 * DAY + 1) == 1 and restored.get(RANDOMISED) is None
+    # The downtime travels with the saved inventory.
+    again = Inventory(InventoryConfig())
+    again.import_state(json.loads(json.dumps(restored.export_state())))
+    assert again.expire(90 * DAY + 30 * DAY) == 0
+    assert again.expire(90 * DAY + 30 * DAY + 1) == 1
+
+
+def test_a_forgotten_device_leaves_no_address_behind_on_any_vlan() -> None:
+    inventory = Inventory(InventoryConfig())
+    inventory.update(Observation(0.0, UNIVERSAL, "10.0.0.5", 20, "arp"))
+    inventory.update(Observation(0.0, UNIVERSAL, "10.0.0.7", None, "arp"))
+    assert inventory.by_ip("10.0.0.5", 20) is not None and inventory.by_ip("10.0.0.7") is not None
+    inventory.expire(91 * DAY)
+    assert inventory.by_ip("10.0.0.5", 20) is None and inventory.by_ip("10.0.0.7") is None

@@ -324,3 +324,22 @@ def test_open_findings_are_saved_with_the_inventory_and_restored(tmp_path: Path)
     assert ("telnet-enabled", NVR[0]) in restored
     assert restored <= sent
     assert restarted.pipeline.drain_findings() == []  # the collector has them already
+
+
+def test_a_restore_after_months_off_does_not_expire_what_the_sensor_did_not_watch(
+    tmp_path: Path,
+) -> None:
+    config = config_from_dict(
+        {"sensor": {"state_dir": str(tmp_path / "state"), "sensor_id": "bw-1", "site": "s"}}
+    )
+    seen_last = 1_767_225_611.0  # the persona's last packet
+    first = Daemon(config, FakeUplink(), pcap=str(PERSONA), exit_when_done=True,
+                   keep_inventory=True, now=lambda: seen_last + 86_400)  # fmt: skip
+    assert first.run() == 0
+    back = seen_last + 201 * 86_400  # switched off for 200 days after the save
+    restarted = Daemon(config, FakeUplink(), pcap=str(PERSONA), keep_inventory=True,
+                       now=lambda: back)  # fmt: skip
+    restarted.pipeline.expire(back)
+    assert restarted.pipeline.inventory.get(PRINTER) is not None  # 1 watched day idle, not 201
+    restarted.pipeline.expire(back + 90 * 86_400)
+    assert restarted.pipeline.inventory.get(PRINTER) is None  # then 91 watched days
