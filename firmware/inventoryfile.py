@@ -139,6 +139,7 @@ class InventorySaver:
         self.saved_at: float | None = None
         self.saves = 0
         self.failures = 0
+        self._failing = False
         self._digest: bytes | None = None
 
     def save(self, state: dict[str, Any], now: float, rules: dict[str, Any] | None = None) -> bool:
@@ -152,9 +153,14 @@ class InventorySaver:
         try:
             write_private(self.path, _encode(text, now))
         except OSError as exc:
+            if not self._failing:  # log the transition, not every attempt (STYLE.md)
+                log.error("cannot save the inventory to %s: %s", self.path, exc)
+            self._failing = True
             self.failures += 1
-            log.error("cannot save the inventory to %s: %s", self.path, exc)
             return False
+        if self._failing:
+            log.info("inventory saved to %s again", self.path)
+        self._failing = False
         self._digest = digest
         self.saved_at = now
         self.saves += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -112,12 +113,21 @@ def test_quarantine_keeps_the_bad_file_for_a_look(tmp_path: Path) -> None:
     assert (tmp_path / (inventoryfile.FILENAME + ".bad")).read_bytes() == b"bad"
 
 
-def test_a_failed_save_is_counted_and_the_previous_file_stays(tmp_path: Path) -> None:
+def test_a_failed_save_is_counted_and_the_previous_file_stays(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="firmware.inventoryfile")
     saver = InventorySaver(tmp_path / inventoryfile.FILENAME)
     assert saver.save(STATE, 1.0)
     # The temp file's name is taken by a directory: the write fails like a full card would.
-    (tmp_path / (inventoryfile.FILENAME + ".tmp")).mkdir()
+    blocker = tmp_path / (inventoryfile.FILENAME + ".tmp")
+    blocker.mkdir()
     assert not saver.save({**STATE, "subnets": []}, 2.0)
-    assert saver.failures == 1
+    assert not saver.save({**STATE, "subnets": []}, 3.0)
+    assert saver.failures == 2
+    assert caplog.text.count("cannot save the inventory") == 1  # the transition, once
     loaded = inventoryfile.load(saver.path)
     assert loaded is not None and loaded.state == STATE
+    blocker.rmdir()
+    assert saver.save({**STATE, "subnets": []}, 4.0)
+    assert "saved to" in caplog.text and "again" in caplog.text
