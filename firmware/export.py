@@ -2,10 +2,12 @@
 
 Input: DeviceRecords and Findings from capture.pipeline.Pipeline. Output: uplink.batch items
 (DeviceUpsert with only the fields that changed since the last export, plus the
-classification changes since then as "changes", FindingItem, HealthItem). Privacy (config [privacy]): `upload_hostnames` = all | iot_only | none; devices
-with randomised (locally administered) MACs, typically phones, are pseudonymised upstream:
-their MAC is replaced by a stable keyed hash that is itself a locally administered MAC, and
-their names are never uploaded.
+classification changes since then as "changes"; FindingItem; HealthItem).
+
+Privacy (config [privacy]): `upload_hostnames` = all | iot_only | none; devices with
+randomised (locally administered) MACs, typically phones, are pseudonymised upstream: their
+MAC is replaced by a stable keyed hash that is itself a locally administered MAC, and their
+names are never uploaded.
 """
 
 from __future__ import annotations
