@@ -520,7 +520,9 @@ class Inventory:
         """Load what export_state wrote into this (empty) inventory; the number of devices
         restored. Malformed parts are skipped and counted in dropped["restore_invalid"], the
         bounds apply as to live traffic (most recently seen devices first). Restored devices
-        count as changed (the next export sends them in full) and never as new."""
+        are neither new nor changed: the daemon exports before it saves, so the collector
+        already has what the file holds (a branch link is too slow to send it all again at
+        every boot); a restored device's next change goes out in full."""
         if self._devices:
             raise RuntimeError("import_state needs an empty inventory")
         if not isinstance(state, dict):
@@ -563,7 +565,6 @@ class Inventory:
                 continue
             self._bound(device)
             self._devices[device.key] = device
-            self._changed.add(device.key)
             if device.mac is not None and isinstance(gateways, dict):
                 tokens = gateways.get(device.mac)
                 if device.is_gateway and isinstance(tokens, list):

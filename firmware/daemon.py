@@ -322,6 +322,9 @@ class Daemon:
                 self._export(full)
                 last_export = now
             if now - last_save >= self.config.inventory.save_every_s:
+                # Export first: what the file holds is then in the uplink buffer already, so a
+                # restart need not send the restored inventory again.
+                self._export(False)
                 self._save_inventory()
                 last_save = now
             if now - last_health_item >= HEALTH_ITEM_EVERY_S:
