@@ -46,6 +46,15 @@ def write_config(path: Path, state: Path, snaplen: int = 2048) -> None:
     )
 
 
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """A daemon a failed assertion left running is killed; its output pipe is closed."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+
+
 def wait_for(predicate: object, timeout_s: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -78,11 +87,7 @@ def test_sigterm_stops_within_10_s_and_sighup_with_bad_config_keeps_running(tmp_
         output = proc.stdout.read() if proc.stdout else b""
         assert b"new configuration rejected, keeping the old one" in output
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+        _reap(proc)
     status, _ = read_status(tmp_path)
     assert status is not None and status["state"] == "stopped"
 
@@ -170,11 +175,7 @@ def test_a_live_sensor_keeps_its_devices_across_a_restart(tmp_path: Path) -> Non
                 proc.send_signal(signal.SIGTERM)
                 assert proc.wait(timeout=15) == 0
             finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                if proc.stdout:
-                    proc.stdout.close()
+                _reap(proc)
             saved = inventoryfile.load(state / inventoryfile.FILENAME)
             assert saved is not None
             [printer] = [d for d in saved.state["devices"] if d["mac"] == "a0:8c:fd:3a:7b:3c"]
