@@ -72,13 +72,23 @@ def add_sensor(
         if public_key is not None:
             _insert_key(tx, sensor_id, public_key, now)
             return None
-        token = secrets.token_urlsafe(32)
+        token = _new_token()
         tx.execute(
             'INSERT INTO "EnrolmentTokens" ("TokenHash", "SensorId", "Site", "CreatedAt", '
             '"ExpiresAt") VALUES (?, ?, ?, ?, ?)',
             (_token_hash(token), sensor_id, site, now, now + token_ttl_s),
         )
         return token
+
+
+def _new_token() -> str:
+    """A single-use enrolment token (256 random bits, URL-safe base64) that never starts with
+    '-': one in 64 did, and `branchwatch provision --token <token>` then read it as an option
+    (argparse), failing the provisioning (seen once in CI, in the demo)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
 
 
 def _insert_key(tx: Tx, sensor_id: str, public_key: bytes, now: float) -> str:

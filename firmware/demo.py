@@ -170,7 +170,7 @@ def run_demo(root: Path, *, quiet: bool = False) -> int:
         ).strip()
         print(f"sensors add {SITE} {SENSOR}: single-use token issued ({len(token)} chars)")
         _run_sensor(["provision", "--site", SITE, "--sensor-id", SENSOR,
-                     "--broker", f"mqtts://127.0.0.1:{port}", "--token", token,
+                     "--broker", f"mqtts://127.0.0.1:{port}", f"--token={token}",
                      "--state-dir", str(paths.sensor_state),
                      "--config-out", str(paths.sensor_config)])  # fmt: skip
         _site_bundle(paths, token, port, bundle)

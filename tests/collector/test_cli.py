@@ -274,3 +274,13 @@ def test_broker_certificate_names_the_broker_as_tls_checks_it(
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == dns
     assert sorted(str(a) for a in san.get_values_for_type(x509.IPAddress)) == ips
+
+
+def test_an_enrolment_token_never_starts_with_a_dash(
+    db: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`branchwatch provision --token <token>` would read a leading '-' as an option."""
+    drawn = iter(["-starts-with-a-dash" + "x" * 24, "fine_token" + "y" * 33])
+    monkeypatch.setattr("collector.registry.secrets.token_urlsafe", lambda n: next(drawn))
+    assert main([*db, "sensors", "add", "branch-1", "pi-1"]) == 0
+    assert capsys.readouterr().out.strip() == "fine_token" + "y" * 33
